@@ -1,0 +1,38 @@
+# livermets: `make demo` runs the built-in study; `make test` runs the test suite.
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+TORCH := torch==2.13.0
+STAMP_DEMO := $(VENV)/.installed-demo
+STAMP_TEST := $(VENV)/.installed-test
+
+.PHONY: demo test lint install clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# torch first, alone and pinned (a CPU wheel from local disk); then the rest holding it.
+$(STAMP_DEMO): $(BIN)/python pyproject.toml constraints.txt
+	$(BIN)/pip install --quiet $(TORCH)
+	$(BIN)/pip install --quiet -c constraints.txt -e .
+	touch $@
+
+$(STAMP_TEST): $(STAMP_DEMO)
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[test]"
+	touch $@
+
+install: $(STAMP_DEMO)
+
+demo: $(STAMP_DEMO)
+	$(BIN)/livermets demo --out results/demo
+
+test: $(STAMP_TEST)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/python -m pytest -n 2 -q
+
+lint: $(STAMP_TEST)
+	$(BIN)/ruff check src tests benchmarks
+
+clean:
+	rm -rf $(VENV) results .pytest_cache

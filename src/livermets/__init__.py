@@ -1,0 +1,3 @@
+"""livermets: liver-lesion and liver-metastasis diagnosis studies."""
+
+__version__ = "0.1.0"

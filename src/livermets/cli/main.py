@@ -1,0 +1,34 @@
+"""The ``livermets`` command: one sub-command per pipeline stage."""
+
+from __future__ import annotations
+
+import typer
+
+from livermets import __version__
+from livermets.cli import stats as stats_cli
+from livermets.cli._common import console, new_app
+
+app = new_app(
+    "livermets: liver-lesion and liver-metastasis diagnosis studies in colorectal-cancer imaging."
+)
+app.add_typer(stats_cli.app, name="stats")
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"livermets {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """livermets: from CT/MRI cohorts to validated liver-lesion diagnostic models."""
+
+
+def main() -> None:
+    """Entry point of the ``livermets`` console script."""
+    app()
