@@ -5,12 +5,18 @@ from __future__ import annotations
 import typer
 
 from livermets import __version__
+from livermets.cli import datasets as datasets_cli
 from livermets.cli import stats as stats_cli
 from livermets.cli._common import console, new_app
+from livermets.cli.cohort import validate
+from livermets.cli.lesions import lesions
 
 app = new_app(
     "livermets: liver-lesion and liver-metastasis diagnosis studies in colorectal-cancer imaging."
 )
+app.command("validate")(validate)
+app.command("lesions")(lesions)
+app.add_typer(datasets_cli.app, name="datasets")
 app.add_typer(stats_cli.app, name="stats")
 
 
