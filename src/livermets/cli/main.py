@@ -6,6 +6,7 @@ import typer
 
 from livermets import __version__
 from livermets.cli import datasets as datasets_cli
+from livermets.cli import report as report_cli
 from livermets.cli import stats as stats_cli
 from livermets.cli._common import console, new_app
 from livermets.cli.cohort import validate
@@ -17,6 +18,7 @@ app = new_app(
 app.command("validate")(validate)
 app.command("lesions")(lesions)
 app.add_typer(datasets_cli.app, name="datasets")
+app.add_typer(report_cli.app, name="report")
 app.add_typer(stats_cli.app, name="stats")
 
 

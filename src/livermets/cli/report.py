@@ -1,0 +1,37 @@
+"""``livermets report ...``: report sections on their own."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from livermets.cli._common import console, new_app
+from livermets.cli._progress import patient_progress
+from livermets.cohort import load_manifest
+from livermets.lesions import LesionSettings
+from livermets.report.build import cohort_report
+
+app = new_app("Write report sections (self-contained HTML, tables as CSV, figures as PNG).")
+
+
+@app.command("cohort")
+def cohort(
+    manifest: Path = typer.Argument(..., help="Cohort manifest CSV (validated)."),
+    out: Path = typer.Option(..., "--out", help="Output folder for report.html and tables."),
+    min_diameter: float = typer.Option(5.0, "--min-diameter", help="Smallest lesion kept (mm)."),
+    synthetic: bool = typer.Option(
+        False, "--synthetic", help="Mark the report as made from synthetic data."
+    ),
+) -> None:
+    """Table 1, size distribution and lesion gallery of a cohort, in DIR/report.html."""
+    n = len(load_manifest(manifest).table)
+    with patient_progress(n, "cohort report") as advance:
+        cohort_report(
+            manifest,
+            out,
+            LesionSettings(min_diameter_mm=min_diameter),
+            synthetic=synthetic,
+            progress=advance,
+        )
+    console.print(f"report written: {out / 'report.html'} (tables in {out / 'tables'})")
