@@ -264,7 +264,10 @@ def check_row(row: PatientRow, settings: ValidationSettings) -> list[Problem]:
                 WARNING,
             )
         )
-    for column, path in row.images.items():
+    main_column = next((c for c, p in row.images.items() if p == row.image), None)
+    ordered = sorted(row.images.items(), key=lambda item: item[0] != main_column)
+    main: sitk.Image | None = None
+    for column, path in ordered:
         if not path.exists():
             problems.append(
                 Problem(
@@ -279,6 +282,7 @@ def check_row(row: PatientRow, settings: ValidationSettings) -> list[Problem]:
             continue
         if reference is None:
             reference = image
+            main = image if column == main_column else None
         elif geometry_differences(image, reference):
             problems.append(
                 Problem(
@@ -292,12 +296,11 @@ def check_row(row: PatientRow, settings: ValidationSettings) -> list[Problem]:
             )
     masks = {c: _read_mask_checked(row, c, reference, settings, problems) for c in row.masks}
     liver = masks.get("liver_mask")
-    if reference is not None and row.modality == "CT" and row.image is not None:
-        main = read_image(row.image) if row.image.exists() else None
-        if main is not None and (liver is None or liver.shape == main.GetSize()[::-1]):
-            message = check_ct_intensities(main, liver > 0 if liver is not None else None)
-            if message:
-                problems.append(Problem(row.patient_id, "image", "implausible_hu", message))
+    on_grid = main is not None and (liver is None or liver.shape == main.GetSize()[::-1])
+    if on_grid and row.modality == "CT":
+        message = check_ct_intensities(main, liver > 0 if liver is not None else None)
+        if message:
+            problems.append(Problem(row.patient_id, "image", "implausible_hu", message))
     lesions = masks.get("lesion_mask")
     if lesions is not None:
         problems += _check_lesions(row, lesions, liver, settings)
