@@ -11,13 +11,11 @@ import pytest
 from livermets import __version__
 
 COMMANDS = [
-    [],
-    ["validate"],
-    ["lesions"],
-    ["datasets"],
-    ["datasets", "ircadb"],
-    ["stats"],
-]
+    [], ["demo"], ["synth"], ["validate"], ["lesions"], ["datasets"], ["datasets", "ircadb"],
+    ["report"], ["report", "cohort"], ["stats"], ["stats", "roc"], ["stats", "delong"],
+    ["stats", "threshold"], ["stats", "calibration"], ["stats", "dca"], ["stats", "cindex"],
+    ["stats", "km"], ["stats", "mrmc"],
+]  # fmt: skip
 
 
 def test_version(cli):

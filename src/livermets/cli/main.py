@@ -8,13 +8,17 @@ from livermets import __version__
 from livermets.cli import datasets as datasets_cli
 from livermets.cli import report as report_cli
 from livermets.cli import stats as stats_cli
+from livermets.cli import synth as synth_cli
 from livermets.cli._common import console, new_app
 from livermets.cli.cohort import validate
+from livermets.cli.demo import demo
 from livermets.cli.lesions import lesions
 
 app = new_app(
     "livermets: liver-lesion and liver-metastasis diagnosis studies in colorectal-cancer imaging."
 )
+app.command("demo")(demo)
+synth_cli.register(app)
 app.command("validate")(validate)
 app.command("lesions")(lesions)
 app.add_typer(datasets_cli.app, name="datasets")

@@ -28,7 +28,7 @@ def size_distribution(lesions: pd.DataFrame, edges: Sequence[float] = (10, 30)) 
         ax.axvline(edge, color="k", linestyle="--", linewidth=1)
     ax.set_xlabel("longest axial diameter (mm)")
     ax.set_ylabel("lesions")
-    ax.legend(frameon=False)
+    ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.spines[["top", "right"]].set_visible(False)
     return figure_png(fig)
 

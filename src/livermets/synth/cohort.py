@@ -1,0 +1,156 @@
+"""Generate a whole synthetic cohort: one seeded child generator per patient, in parallel."""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from livermets.errors import ConfigError
+from livermets.synth.config import SynthConfig, centre_of
+from livermets.synth.writer import RECORD, read_record, write_cohort_tables, write_record
+
+TRUTH_LEADING = [
+    "patient_id", "lesion_label", "label", "diameter_mm", "size_group", "centre_x_mm",
+    "centre_y_mm", "centre_z_mm", "center", "model", "subtype", "voxels",
+]
+
+
+@dataclass(frozen=True)
+class Cohort:
+    """Where a generated cohort's tables are."""
+
+    root: Path
+    manifest: Path
+    truth: Path
+    clinical: Path
+    truth_patients: Path
+    n_patients: int
+    n_lesions: int
+
+
+def patient_id(index: int) -> str:
+    """The id of patient ``index`` (0-based): P0001, P0002, ..."""
+    return f"P{index + 1:04d}"
+
+
+def size_group(diameter_mm: float) -> str:
+    """Size group of a lesion diameter: <=10, 10-30 or >30 mm."""
+    return "<=10" if diameter_mm <= 10 else "10-30" if diameter_mm <= 30 else ">30"
+
+
+def generate_patient(config: SynthConfig, index: int, seed: np.random.SeedSequence,
+                     root: str) -> dict[str, Any]:
+    """Generate and write one patient; return its manifest row, truth rows and patient truth."""
+    from livermets.synth.render import render_patient
+
+    out = Path(root)
+    pid = patient_id(index)
+    record_path = out / "patients" / pid / RECORD
+    fingerprint = f"{config.fingerprint()}-{index}"
+    stored = read_record(record_path, fingerprint, out)
+    if stored is not None:
+        return stored
+    rng = np.random.default_rng(seed)
+    centre = centre_of(index, config.patients, config.centres)
+    record = render_patient(config, pid, centre, rng, out)
+    record["fingerprint"] = fingerprint
+    write_record(record_path, record)
+    return record
+
+
+def _check_out(root: Path) -> None:
+    """Make the output folder or raise ``ConfigError`` if it cannot be written."""
+    if root.exists() and not root.is_dir():
+        raise ConfigError(f"--out {root} is a file: give a folder path for the cohort")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        probe = root / ".livermets-write-test"
+        probe.write_text("ok", encoding="utf-8")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write to --out {root} ({exc.strerror or exc}): choose a writable folder"
+        ) from None
+
+
+def generate_cohort(config: SynthConfig, out: str | os.PathLike[str], workers: int | None = None,
+                    progress: bool = False) -> Cohort:
+    """Generate the cohort of ``config`` into ``out``; same config and seed give the same bytes."""
+    root = Path(out)
+    _check_out(root)
+    if workers is not None and workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {workers}")
+    n_workers = min(workers or os.cpu_count() or 1, config.patients)
+    seeds = np.random.SeedSequence(config.seed).spawn(config.patients)
+    records: list[dict[str, Any] | None] = [None] * config.patients
+    bar = _progress(progress, config)
+    with bar as (advance, _):
+        if n_workers == 1:
+            for i, seed in enumerate(seeds):
+                records[i] = generate_patient(config, i, seed, str(root))
+                advance()
+        else:
+            with ProcessPoolExecutor(max_workers=n_workers) as pool:
+                futures = {pool.submit(generate_patient, config, i, seed, str(root)): i
+                           for i, seed in enumerate(seeds)}
+                try:
+                    for fut in as_completed(futures):
+                        records[futures[fut]] = fut.result()
+                        advance()
+                except BaseException:
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    raise
+    return _collect(root, [r for r in records if r is not None])
+
+
+def _collect(root: Path, records: list[dict[str, Any]]) -> Cohort:
+    """Assemble and write the cohort tables from the per-patient records."""
+    manifest = [r["manifest"] for r in records]
+    truth = [row for r in records for row in r["truth"]]
+    patients = [r["patient"] for r in records]
+    clinical_columns = list(records[0]["clinical_columns"])
+    extra = sorted({k for row in truth for k in row} - set(TRUTH_LEADING))
+    paths = write_cohort_tables(root, manifest, truth, patients, clinical_columns,
+                                TRUTH_LEADING + extra)
+    return Cohort(root, paths["manifest"], paths["truth"], paths["clinical"],
+                  paths["truth_patients"], len(records), len(truth))
+
+
+class _NoBar:
+    """A do-nothing progress context."""
+
+    def __enter__(self) -> tuple[Any, None]:
+        return (lambda: None), None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+class _RichBar:
+    """A rich progress bar over patients."""
+
+    def __init__(self, total: int, label: str) -> None:
+        from rich.progress import Progress
+
+        self.progress = Progress(transient=False)
+        self.total, self.label = total, label
+
+    def __enter__(self) -> tuple[Any, None]:
+        self.progress.start()
+        task = self.progress.add_task(self.label, total=self.total)
+        return (lambda: self.progress.advance(task)), None
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+
+def _progress(show: bool, config: SynthConfig) -> _NoBar | _RichBar:
+    """A progress bar when asked for, else a no-op."""
+    if not show:
+        return _NoBar()
+    return _RichBar(config.patients, f"synth {config.task}")
