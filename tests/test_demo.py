@@ -9,19 +9,26 @@ import pandas as pd
 
 def test_demo_end_to_end(cli, tmp_path):
     out = tmp_path / "demo"
-    code, output = cli("demo", "--out", out, "--patients", "4", "--seed", "3", "--workers", "2")
+    code, output = cli("demo", "--out", out, "--patients", "10", "--seed", "3", "--workers", "2")
     assert code == 0, output
     html = (out / "report.html").read_text()
-    assert "Synthetic data" in html and "Table 1c" in html and html.count("<img") == 2
+    assert "Synthetic data" in html and "Table 1c" in html and html.count("<img") > 4
     lesions = pd.read_parquet(out / "lesions.parquet")
     assert len(lesions) > 0
     assert set(lesions["label"]) <= {"metastasis", "hemangioma"}
     truth = pd.read_csv(out / "cohort" / "truth.csv")
     assert len(lesions) <= len(truth)
     timings = json.loads((out / "timings.json").read_text())
-    assert list(timings) == ["synthetic cohort", "validation", "lesions and cohort report"]
+    assert list(timings) == [
+        "synthetic cohort",
+        "validation",
+        "lesions and cohort report",
+        "radiomics and model comparison",
+    ]
+    metrics = json.loads((out / "study" / "metrics.json").read_text())
+    assert metrics
     # a second run reuses the cohort and gives the same lesion table
-    code, _ = cli("demo", "--out", out, "--patients", "4", "--seed", "3", "--workers", "2")
+    code, _ = cli("demo", "--out", out, "--patients", "10", "--seed", "3", "--workers", "2")
     assert code == 0
     pd.testing.assert_frame_equal(pd.read_parquet(out / "lesions.parquet"), lesions)
 

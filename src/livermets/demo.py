@@ -13,6 +13,7 @@ from livermets.cohort import load_manifest, validate_cohort
 from livermets.errors import DataError
 from livermets.lesions import LesionSettings, build_lesion_tables
 from livermets.report import Report, add_cohort_sections
+from livermets.study.demo import add_demo_models
 from livermets.synth import generate_cohort, make_config
 
 DEMO_TASK = "crlm-vs-hemangioma"
@@ -68,6 +69,10 @@ def run_demo(
     lesions, patient_table = build_lesion_tables(manifest, LesionSettings())
     report = Report(f"livermets demo: {DEMO_TASK} ({patients} synthetic patients)", True)
     add_cohort_sections(report, manifest, lesions, patient_table, out)
+    done()
+
+    done = stage("radiomics and model comparison")
+    add_demo_models(report, cohort.manifest, out / "study", seed=seed, workers=workers or 2)
     report_path = report.write(out / "report.html")
     done()
     write_text(out / "timings.json", json.dumps(timings, indent=2))

@@ -6,8 +6,10 @@ import typer
 
 from livermets import __version__
 from livermets.cli import datasets as datasets_cli
+from livermets.cli import features as features_cli
 from livermets.cli import report as report_cli
 from livermets.cli import stats as stats_cli
+from livermets.cli import study as study_cli
 from livermets.cli import synth as synth_cli
 from livermets.cli._common import console, new_app
 from livermets.cli.cohort import validate
@@ -21,6 +23,8 @@ app.command("demo")(demo)
 synth_cli.register(app)
 app.command("validate")(validate)
 app.command("lesions")(lesions)
+features_cli.register(app)
+study_cli.register(app)
 app.add_typer(datasets_cli.app, name="datasets")
 app.add_typer(report_cli.app, name="report")
 app.add_typer(stats_cli.app, name="stats")

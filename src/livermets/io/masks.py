@@ -33,19 +33,26 @@ def normalise_labels(mask: sitk.Image, name: str = "mask") -> sitk.Image:
             f"{name} holds non-integer values (a probability map?). Threshold it into a "
             "binary or label mask first."
         )
-    if array.size and array.min() < 0:
+    if not array.size:
+        return sitk.Cast(mask, sitk.sitkUInt8)
+    lo, hi = float(array.min()), float(array.max())
+    if lo < 0:
         raise MaskError(
             f"{name} holds negative values; a mask must be 0 (background) or labels > 0."
         )
-    values = np.unique(array)
-    labels = np.asarray(array, dtype=np.int64)
-    if values.size == 2 and values[0] == 0 and values[1] == 255:
-        labels = (labels > 0).astype(np.uint8)
-    max_label = int(labels.max()) if labels.size else 0
-    dtype = np.uint8 if max_label < 256 else np.uint16 if max_label < 65536 else np.uint32
-    out = sitk.GetImageFromArray(labels.astype(dtype, copy=False))
+    if hi == 255 and _only_0_and_255(array):
+        out = sitk.Cast(mask > 0, sitk.sitkUInt8)
+    else:
+        pixel = sitk.sitkUInt8 if hi < 256 else sitk.sitkUInt16 if hi < 65536 else sitk.sitkUInt32
+        out = mask if mask.GetPixelID() == pixel else sitk.Cast(mask, pixel)
     out.CopyInformation(mask)
     return out
+
+
+def _only_0_and_255(array: np.ndarray) -> bool:
+    """True when every value is 0 or 255 (a binary mask saved as 0/255)."""
+    counts = np.bincount(array.ravel().astype(np.uint8, copy=False), minlength=256)
+    return counts[1:255].sum() == 0 and counts[0] + counts[255] == array.size
 
 
 def _dicom_object(path: Path) -> tuple[str, bytes] | None:

@@ -68,8 +68,12 @@ def sample_slm(rng: np.random.Generator, centre: str) -> Any:
     """Rectal-cancer patients, with or without synchronous liver metastasis (latent-risk model)."""
     from livermets.synth.tasks import PatientPlan
 
+    # two independent latent factors: tumour biology seen on MRI (z) and systemic disease seen in
+    # the blood markers (zc); both raise the risk, so imaging and clinical data each add signal
     z = rng.normal()
-    label = int(rng.random() < cl.sigmoid(-1.4 + 1.3 * z + (0.15 if centre == "B" else 0.0)))
+    zc = rng.normal()
+    logit = -1.5 + 1.1 * z + 1.1 * zc + (0.15 if centre == "B" else 0.0)
+    label = int(rng.random() < cl.sigmoid(logit))
     extramural = float(max(0.0, rng.normal(2.5 + 2.5 * z, 2.5)))
     t_stage = "T2" if extramural < 0.5 else "T4" if extramural > 10 else "T3"
     n_nodes = int(min(rng.poisson(np.exp(0.7 + 0.4 * z)), 9))
@@ -92,14 +96,15 @@ def sample_slm(rng: np.random.Generator, centre: str) -> Any:
         adc=float(np.clip(rng.normal(960 - 70 * z, 80), 600, 1300)), nodes=nodes,
     )
     clinical = {
-        "age": cl.age(rng, 63.0 + 1.0 * z, 11.0), "sex": cl.sex(rng, 0.6 + 0.04 * z),
-        "cea": cl.marker(rng, 3.5 * np.exp(0.6 * z), 0.8),
-        "ca19_9": cl.marker(rng, 12.0 * np.exp(0.35 * z), 0.8),
+        "age": cl.age(rng, 63.0 + 1.0 * zc, 11.0), "sex": cl.sex(rng, 0.6 + 0.04 * zc),
+        "cea": cl.marker(rng, 3.5 * np.exp(0.7 * zc), 0.8),
+        "ca19_9": cl.marker(rng, 12.0 * np.exp(0.4 * zc), 0.8),
         "tumour_site": cl.choice(rng, {"low_rectum": 1.0, "mid_rectum": 1.2,
-                                       "upper_rectum": float(np.exp(0.3 * z))}),
+                                       "upper_rectum": float(np.exp(0.3 * zc))}),
         "t_stage": t_stage,
     }
-    truth = {"latent_risk": round(float(z), 4), "extramural_mm": round(extramural, 3),
+    truth = {"latent_risk": round(float(z), 4), "latent_systemic": round(float(zc), 4),
+             "extramural_mm": round(extramural, 3),
              "emvi": int(tumour.emvi), "tumour_adc": round(tumour.adc, 1),
              "tumour_t2_texture": round(tumour.t2_texture, 3), "n_nodes": n_nodes,
              "tumour_length_mm": round(tumour.length_mm, 2),

@@ -1,0 +1,100 @@
+"""`livermets study init|run` and `livermets predict`: thin wrappers over livermets.study."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import typer
+
+from livermets.cli._common import console, err_console, new_app, print_json
+from livermets.errors import ConfigError
+
+
+def template_names() -> list[str]:
+    """Names of the study templates shipped in ``livermets/templates``."""
+    folder = resources.files("livermets") / "templates"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def init(
+    template: str = typer.Argument(..., help="Template name (see --list)."),
+    out: Path | None = typer.Option(None, "--out", help="Where to write (default TEMPLATE.yaml)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
+) -> None:
+    """Write a study template to edit: crlm_vs_hemangioma, crc_vs_pdac_origin, ..."""
+    from livermets._atomic import write_text
+
+    names = template_names()
+    if template not in names:
+        raise ConfigError(f"unknown template {template!r}: use one of {', '.join(names)}")
+    target = out or Path(f"{template}.yaml")
+    if target.exists() and not force:
+        raise ConfigError(f"{target} exists; pass --force to overwrite or --out another file.")
+    text = (resources.files("livermets") / "templates" / f"{template}.yaml").read_text()
+    write_text(target, text)
+    console.print(f"wrote {target}: edit data.features (or data.manifest), then run "
+                  f"`livermets study run {target} --out DIR`", highlight=False)
+
+
+def run(
+    config: Path = typer.Argument(..., help="Study YAML."),
+    out: Path = typer.Option(..., "--out", help="Output folder."),
+    workers: int | None = typer.Option(None, "--workers", min=1,
+                                       help="Processes for outer folds (default compute.workers)."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
+) -> None:
+    """Run a study: predictions, metrics, models and report in OUT (cached stages)."""
+    from livermets.study import run_study
+
+    result = run_study(config, out, workers=workers, progress=not as_json,
+                       on_stage=None if as_json else lambda s: err_console.print(f"[bold]{s}"))
+    summary = {
+        "out": str(out), "report": str(result.report_path),
+        "predictions": str(out / "predictions.parquet"), "metrics": str(out / "metrics.json"),
+        "models": {name: str(f.folder) for name, f in result.finals.items()},
+        "auc": {name: _headline(entry) for name, entry in result.metrics["models"].items()},
+        "timings": result.timings, "cached": result.cache_hits,
+    }
+    if as_json:
+        print_json(summary)
+        return
+    for name, auc in summary["auc"].items():
+        console.print(f"{name}: AUC {auc}", highlight=False)
+    console.print(f"report: {result.report_path}", highlight=False)
+
+
+def _headline(entry: dict) -> float | None:
+    """The AUC (or macro AUC) of the first split of a model's metrics."""
+    first = next(iter(entry["splits"].values()))
+    return first.get("auc", {}).get("auc") if "auc" in first else first.get("macro_auc")
+
+
+def predict(
+    model_dir: Path = typer.Argument(..., help="A model folder: DIR/models/NAME."),
+    input_path: Path = typer.Argument(..., help="Feature table (CSV/Parquet) or cohort manifest."),
+    out: Path = typer.Option(..., "--out", help="Predictions table (.parquet or .csv)."),
+    aggregation: str = typer.Option("max", "--aggregation",
+                                    help="Patient level: max, mean, largest or vote."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Radiomics worker processes."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
+) -> None:
+    """Apply a frozen model to new cases; refuses inputs whose features or params differ."""
+    from livermets.study.predict import predict as run_predict
+
+    if out.suffix not in (".parquet", ".csv"):
+        raise ConfigError(f"--out {out}: use a .parquet or .csv file name.")
+    summary = run_predict(model_dir, input_path, out, aggregation, workers)
+    if as_json:
+        print_json(summary)
+    else:
+        console.print(f"wrote {summary['out']} ({summary['rows']} rows)", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``study`` group (init, run) and the ``predict`` command to ``app``."""
+    study_app = new_app("Studies: write a template, run it end to end.")
+    study_app.command("init")(init)
+    study_app.command("run")(run)
+    app.add_typer(study_app, name="study")
+    app.command("predict")(predict)

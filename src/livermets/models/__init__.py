@@ -1,0 +1,68 @@
+"""Leakage-safe models: registries of pipeline steps, grouped / nested validation with Optuna,
+clinical and combined logistic models, nomograms, explanations and frozen models."""
+
+from livermets.models.aggregate import AGGREGATORS, aggregate_patients
+from livermets.models.clinical import ClinicalLogit, CombinedModel, rad_score, univariable_table
+from livermets.models.frozen import FrozenModel, load_model, predict_table, save_model
+from livermets.models.pipeline import PipelineSpec, SearchSpace, build_pipeline, selected_features
+from livermets.models.registry import Registry
+from livermets.models.steps import CLASSIFIERS, IMPUTERS, RESAMPLERS, SCALERS, SELECTORS
+from livermets.models.transformers import (
+    MRMR,
+    AdaptiveSMOTE,
+    CorrelationFilter,
+    L1Selector,
+    RFPermutationTopK,
+    TopKAnova,
+)
+from livermets.models.validation import (
+    FeatureData,
+    Fold,
+    Tuning,
+    check_groups_not_split,
+    fit_spec,
+    fixed_split,
+    grouped_kfold,
+    predictions_table,
+    run_folds,
+    thresholds_table,
+)
+
+__all__ = [
+    "AGGREGATORS",
+    "CLASSIFIERS",
+    "IMPUTERS",
+    "MRMR",
+    "RESAMPLERS",
+    "SCALERS",
+    "SELECTORS",
+    "AdaptiveSMOTE",
+    "ClinicalLogit",
+    "CombinedModel",
+    "CorrelationFilter",
+    "FeatureData",
+    "Fold",
+    "FrozenModel",
+    "L1Selector",
+    "PipelineSpec",
+    "RFPermutationTopK",
+    "Registry",
+    "SearchSpace",
+    "TopKAnova",
+    "Tuning",
+    "aggregate_patients",
+    "build_pipeline",
+    "check_groups_not_split",
+    "fit_spec",
+    "fixed_split",
+    "grouped_kfold",
+    "load_model",
+    "predict_table",
+    "predictions_table",
+    "rad_score",
+    "run_folds",
+    "save_model",
+    "selected_features",
+    "thresholds_table",
+    "univariable_table",
+]

@@ -1,0 +1,169 @@
+"""Pipeline specifications and the leakage-safe imbalanced-learn Pipeline built from them."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from imblearn.pipeline import Pipeline
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from livermets.models.registry import Registry
+from livermets.models.steps import CLASSIFIERS, IMPUTERS, RESAMPLERS, SCALERS, SELECTORS
+from livermets.models.transformers import CorrelationFilter
+
+STEP_REGISTRIES: dict[str, Registry[Any]] = {
+    "impute": IMPUTERS,
+    "scale": SCALERS,
+    "select": SELECTORS,
+    "resample": RESAMPLERS,
+    "classifier": CLASSIFIERS,
+}
+
+
+def _check_name(registry: Registry[Any], value: str) -> str:
+    if value not in registry:
+        raise ValueError(f"{value!r} is not a known {registry.kind}; allowed: {registry.names()}")
+    return value
+
+
+class SearchSpace(BaseModel):
+    """Alternatives the inner loop may choose between, besides the model's hyperparameters."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    scale: list[str] = Field(default_factory=list)
+    select: list[str] = Field(default_factory=list)
+    resample: list[str] = Field(default_factory=list)
+    classifier: list[str] = Field(default_factory=list)
+    tune_classifier: bool = True
+    tune_select: bool = True
+
+    @model_validator(mode="after")
+    def _known(self) -> SearchSpace:
+        for step in ("scale", "select", "resample", "classifier"):
+            for name in getattr(self, step):
+                _check_name(STEP_REGISTRIES[step], name)
+        return self
+
+
+class PipelineSpec(BaseModel):
+    """One model of a comparison: preprocessing, selection, resampling and classifier."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
+    impute: str = "median"
+    scale: str = "zscore"
+    redundancy: float | None = Field(default=0.6, gt=0.0, le=1.0)
+    select: str = "lasso"
+    select_params: dict[str, Any] = Field(default_factory=dict)
+    resample: str = "none"
+    resample_params: dict[str, Any] = Field(default_factory=dict)
+    classifier: str = "logistic"
+    classifier_params: dict[str, Any] = Field(default_factory=dict)
+    search: SearchSpace = SearchSpace()
+    inputs: Literal["radiomics", "clinical", "combined"] = "radiomics"
+    base: PipelineSpec | None = None
+
+    @model_validator(mode="after")
+    def _combined(self) -> PipelineSpec:
+        if self.inputs == "combined" and self.base is None:
+            raise ValueError("a combined model needs base: the radiomics model it scores with")
+        return self
+
+    @field_validator("impute")
+    @classmethod
+    def _impute(cls, v: str) -> str:
+        return _check_name(IMPUTERS, v)
+
+    @field_validator("scale")
+    @classmethod
+    def _scale(cls, v: str) -> str:
+        return _check_name(SCALERS, v)
+
+    @field_validator("select")
+    @classmethod
+    def _select(cls, v: str) -> str:
+        return _check_name(SELECTORS, v)
+
+    @field_validator("resample")
+    @classmethod
+    def _resample(cls, v: str) -> str:
+        return _check_name(RESAMPLERS, v)
+
+    @field_validator("classifier")
+    @classmethod
+    def _classifier(cls, v: str) -> str:
+        return _check_name(CLASSIFIERS, v)
+
+
+def build_pipeline(
+    spec: PipelineSpec, seed: int = 0, clinical_columns: tuple[str, ...] = ()
+) -> Pipeline:
+    """The Pipeline impute -> scale -> redundancy filter -> select -> resample -> classifier.
+
+    A combined model is an imputer and a ``CombinedModel`` (clinical columns + rad-score of the
+    ``base`` radiomics pipeline, which sees every other column).
+    """
+    if spec.inputs == "combined":
+        from livermets.models.clinical import CombinedModel
+
+        assert spec.base is not None
+        imputer = IMPUTERS.create(spec.impute, seed=seed).set_output(transform="pandas")
+        combined = CombinedModel(build_pipeline(spec.base, seed), tuple(clinical_columns),
+                                 seed=seed, **spec.classifier_params)
+        return Pipeline([("impute", imputer), ("classifier", combined)])
+    steps: list[tuple[str, Any]] = [("impute", IMPUTERS.create(spec.impute, seed=seed))]
+    scaler = SCALERS.create(spec.scale, seed=seed)
+    if scaler is not None:
+        steps.append(("scale", scaler))
+    if spec.redundancy is not None:
+        steps.append(("redundancy", CorrelationFilter(threshold=spec.redundancy)))
+    selector = SELECTORS.create(spec.select, seed=seed, **spec.select_params)
+    if selector is not None:
+        steps.append(("select", selector))
+    resampler = RESAMPLERS.create(spec.resample, seed=seed, **spec.resample_params)
+    if resampler is not None:
+        steps.append(("resample", resampler))
+    steps.append(("classifier", CLASSIFIERS.create(spec.classifier, seed=seed,
+                                                   **spec.classifier_params)))
+    pipeline = Pipeline(steps)
+    if spec.inputs == "clinical":
+        pipeline.set_output(transform="pandas")
+    return pipeline
+
+
+def sample_spec(spec: PipelineSpec, trial: Any) -> PipelineSpec:
+    """A concrete spec for one Optuna trial: step choices and hyperparameters sampled."""
+    update: dict[str, Any] = {}
+    for step in ("scale", "select", "resample", "classifier"):
+        choices = getattr(spec.search, step)
+        if choices:
+            update[step] = trial.suggest_categorical(step, choices)
+    select = update.get("select", spec.select)
+    if spec.search.tune_select:
+        update["select_params"] = SELECTORS.get(select).space(trial, f"select.{select}.")
+    resample = update.get("resample", spec.resample)
+    if resample != spec.resample or spec.search.resample:
+        update["resample_params"] = RESAMPLERS.get(resample).space(trial, f"resample.{resample}.")
+    classifier = update.get("classifier", spec.classifier)
+    if spec.search.tune_classifier:
+        update["classifier_params"] = CLASSIFIERS.get(classifier).space(trial, f"{classifier}.")
+    return spec.model_copy(update=update)
+
+
+def selected_features(pipeline: Pipeline, names: list[str]) -> list[str]:
+    """Names of the features that reach the classifier of a fitted pipeline."""
+    current = list(names)
+    for step_name, step in pipeline.steps[:-1]:
+        if step_name in {"redundancy", "select"}:
+            mask = step.get_support()
+            current = [n for n, keep in zip(current, mask, strict=True) if keep]
+    final = pipeline.steps[-1][1]
+    if hasattr(final, "clinical_"):
+        radiomics = [n for n in current if n not in final.clinical_columns]
+        inner = selected_features(final.radiomics_, radiomics)
+        return [*inner, *[v for v in final.clinical_.selected_ if v != "rad_score"]]
+    if hasattr(final, "selected_"):
+        return [n for n in final.selected_ if n in current]
+    return current

@@ -1,0 +1,174 @@
+"""Feature filters and selectors fitted on the training fold only (scikit-learn estimators)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from imblearn.base import BaseSampler
+from imblearn.over_sampling import SMOTE
+from sklearn.base import BaseEstimator
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.feature_selection import SelectorMixin, f_classif
+from sklearn.inspection import permutation_importance
+from sklearn.linear_model import LogisticRegression
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+
+def outcome_association(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """ANOVA F of each column against the class (monotone in |point-biserial r| for 2 classes)."""
+    with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # constant features: F is NaN, handled
+        f, _ = f_classif(X, y)
+    return np.where(np.isfinite(f), f, -np.inf)
+
+
+def correlation_ratio(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Correlation ratio eta (|point-biserial r| for 2 classes) of each column with the class."""
+    f = outcome_association(X, y)
+    k, n = len(np.unique(y)), len(y)
+    between = np.where(np.isfinite(f), f * (k - 1), 0.0)
+    return np.sqrt(between / (between + (n - k)))
+
+
+def abs_correlation(X: np.ndarray) -> np.ndarray:
+    """Absolute Pearson correlation matrix; constant columns correlate 0 with everything."""
+    centred = X - X.mean(axis=0)
+    norm = np.sqrt((centred**2).sum(axis=0))
+    norm[norm == 0] = np.inf
+    z = centred / norm
+    return np.abs(z.T @ z)
+
+
+class _Selector(SelectorMixin, BaseEstimator):
+    """Base of the selectors here: subclasses compute ``support_`` in ``_select``."""
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> _Selector:
+        """Learn which columns to keep from the training data."""
+        X, y = validate_data(self, X, y, ensure_all_finite=True, dtype=float)
+        self.support_ = self._select(X, np.asarray(y))
+        if not self.support_.any():  # never hand an empty matrix to the next step
+            self.support_[int(np.argmax(outcome_association(X, y)))] = True
+        return self
+
+    def _select(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _get_support_mask(self) -> np.ndarray:
+        check_is_fitted(self, "support_")
+        return self.support_
+
+    def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
+        """Selectors need y and reject NaN (impute first)."""
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        return tags
+
+
+class CorrelationFilter(_Selector):
+    """Drop redundant features: of a pair with |Pearson r| > threshold keep the one more
+    associated with the outcome (ANOVA F), greedily from the most associated feature down."""
+
+    def __init__(self, threshold: float = 0.6) -> None:
+        self.threshold = threshold
+
+    def _select(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+        assoc = outcome_association(X, y)
+        corr = abs_correlation(X)
+        keep = np.zeros(X.shape[1], dtype=bool)
+        constant = X.std(axis=0) == 0
+        for j in np.argsort(-assoc, kind="stable"):
+            if constant[j]:
+                continue
+            if not keep.any() or corr[j, keep].max() <= self.threshold:
+                keep[j] = True
+        return keep
+
+
+class TopKAnova(_Selector):
+    """The k features with the largest ANOVA F statistic."""
+
+    def __init__(self, k: int = 10) -> None:
+        self.k = k
+
+    def _select(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+        keep = np.zeros(X.shape[1], dtype=bool)
+        keep[np.argsort(-outcome_association(X, y), kind="stable")[: self.k]] = True
+        return keep
+
+
+class MRMR(_Selector):
+    """Minimum-redundancy maximum-relevance (Ding & Peng 2005), difference form on a correlation
+    scale: relevance = correlation ratio with the class, redundancy = mean |r| with the chosen."""
+
+    def __init__(self, k: int = 10) -> None:
+        self.k = k
+
+    def _select(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+        relevance = correlation_ratio(X, y)
+        usable = X.std(axis=0) > 0
+        corr = abs_correlation(X)
+        keep = np.zeros(X.shape[1], dtype=bool)
+        redundancy = np.zeros(X.shape[1])
+        for n in range(min(self.k, int(usable.sum()))):
+            score = relevance - (redundancy / n if n else 0.0)
+            score[keep | ~usable] = -np.inf
+            best = int(np.argmax(score))
+            keep[best] = True
+            redundancy += corr[best]
+        return keep
+
+
+class L1Selector(_Selector):
+    """Features with a non-zero coefficient in an L1-penalised (LASSO) logistic regression."""
+
+    def __init__(self, C: float = 0.1, seed: int = 0) -> None:
+        self.C = C
+        self.seed = seed
+
+    def _select(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+        model = LogisticRegression(
+            l1_ratio=1.0, C=self.C, solver="liblinear", random_state=self.seed, max_iter=1000
+        )
+        model.fit(X, y)
+        return np.any(np.abs(model.coef_) > 1e-10, axis=0)
+
+
+class RFPermutationTopK(_Selector):
+    """The k features with the largest random-forest permutation importance (training fold)."""
+
+    def __init__(self, k: int = 10, n_estimators: int = 100, n_repeats: int = 3, seed: int = 0):
+        self.k = k
+        self.n_estimators = n_estimators
+        self.n_repeats = n_repeats
+        self.seed = seed
+
+    def _select(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+        forest = RandomForestClassifier(
+            n_estimators=self.n_estimators, random_state=self.seed, n_jobs=1
+        ).fit(X, y)
+        result = permutation_importance(
+            forest, X, y, n_repeats=self.n_repeats, random_state=self.seed, n_jobs=1
+        )
+        keep = np.zeros(X.shape[1], dtype=bool)
+        keep[np.argsort(-result.importances_mean, kind="stable")[: self.k]] = True
+        return keep
+
+
+class AdaptiveSMOTE(BaseSampler):
+    """SMOTE whose neighbour count shrinks to what the smallest class of the fold allows."""
+
+    _sampling_type = "over-sampling"
+    _parameter_constraints: dict = {}  # noqa: RUF012
+
+    def __init__(self, k_neighbors: int = 5, random_state: int | None = None) -> None:
+        super().__init__(sampling_strategy="auto")
+        self.k_neighbors = k_neighbors
+        self.random_state = random_state
+
+    def _fit_resample(self, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        smallest = int(np.unique(y, return_counts=True)[1].min())
+        k = min(self.k_neighbors, smallest - 1)
+        if k < 1:
+            return X, y
+        return SMOTE(k_neighbors=k, random_state=self.random_state).fit_resample(X, y)

@@ -1,0 +1,357 @@
+"""Leakage-free validation: grouped repeated CV, nested CV with Optuna, fixed and external splits.
+
+Every fold is fitted in its own task with a seed derived from (study seed, model, repeat, fold),
+so the predictions do not depend on the number of workers or the order tasks finish.
+"""
+
+from __future__ import annotations
+
+import warnings
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+from sklearn.base import clone
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedGroupKFold
+
+from livermets.errors import DataError
+from livermets.models.pipeline import PipelineSpec, build_pipeline, sample_spec, selected_features
+
+PREDICTION_COLUMNS = ("patient_id", "lesion_id", "model", "repeat", "fold", "split", "y_true")
+
+
+@dataclass
+class FeatureData:
+    """Features, encoded outcome, patient groups and per-row metadata of one study."""
+
+    X: pd.DataFrame
+    y: np.ndarray
+    classes: list[Any]
+    patient_id: np.ndarray
+    lesion_id: np.ndarray | None = None
+    meta: pd.DataFrame = field(default_factory=pd.DataFrame)
+    clinical_columns: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        """Check that every array has one entry per row."""
+        n = len(self.X)
+        for name in ("y", "patient_id"):
+            if len(getattr(self, name)) != n:
+                raise DataError(f"{name} has {len(getattr(self, name))} rows, features have {n}.")
+
+    @property
+    def binary(self) -> bool:
+        """Whether the outcome has exactly two classes."""
+        return len(self.classes) == 2
+
+    def subset(self, index: np.ndarray) -> FeatureData:
+        """The rows at ``index``."""
+        return FeatureData(
+            self.X.iloc[index].reset_index(drop=True), self.y[index], self.classes,
+            self.patient_id[index], None if self.lesion_id is None else self.lesion_id[index],
+            self.meta.iloc[index].reset_index(drop=True) if len(self.meta) else self.meta,
+            self.clinical_columns,
+        )
+
+    @property
+    def radiomics_columns(self) -> list[str]:
+        """Feature columns that are not clinical variables."""
+        return [c for c in self.X.columns if c not in set(self.clinical_columns)]
+
+    def columns_for(self, spec: PipelineSpec) -> list[str]:
+        """The columns a model reads, by its ``inputs``."""
+        if spec.inputs == "clinical":
+            return list(self.clinical_columns)
+        if spec.inputs == "combined":
+            return [*self.radiomics_columns, *self.clinical_columns]
+        return self.radiomics_columns
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One outer split: training and test row indices and the test rows' split name."""
+
+    repeat: int
+    fold: int
+    train: np.ndarray
+    test: np.ndarray
+    split: str = "cv"
+
+
+class Tuning(BaseModel):
+    """Inner-loop settings: Optuna TPE trials (0 = no tuning) on grouped inner folds."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    trials: int = Field(default=0, ge=0)
+    timeout_s: float | None = Field(default=None, gt=0)
+    inner_folds: int = Field(default=3, ge=2)
+
+
+def derive_seed(seed: int, *keys: object) -> int:
+    """A 31-bit seed from the study seed and keys (stable across processes and runs)."""
+    words = [seed] + [zlib.crc32(str(k).encode()) for k in keys]
+    return int(np.random.SeedSequence(words).generate_state(1)[0] >> 1)
+
+
+def _check_folds(n_splits: int, y: np.ndarray, groups: np.ndarray, where: str) -> None:
+    n_groups = len(np.unique(groups))
+    if n_groups < n_splits:
+        raise DataError(
+            f"{where}: {n_groups} patients cannot fill {n_splits} folds; lower the number of "
+            "folds or add patients."
+        )
+    if len(np.unique(y)) < 2:
+        raise DataError(f"{where}: the outcome has a single class; a model needs two or more.")
+
+
+def grouped_kfold(
+    y: np.ndarray, groups: np.ndarray, n_splits: int, n_repeats: int = 1, seed: int = 0
+) -> list[Fold]:
+    """Repeated stratified k-fold with all rows of a patient in the same fold (seeded shuffles)."""
+    _check_folds(n_splits, y, groups, "cross-validation")
+    folds = []
+    for repeat in range(n_repeats):
+        splitter = StratifiedGroupKFold(
+            n_splits=n_splits, shuffle=True, random_state=derive_seed(seed, "cv", repeat)
+        )
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="The least populated class")
+            for k, (train, test) in enumerate(splitter.split(np.zeros(len(y)), y, groups)):
+                folds.append(Fold(repeat, k, train, test))
+    check_groups_not_split(folds, groups)
+    return folds
+
+
+def fixed_split(split: Sequence[Any], train_values: Sequence[str] = ("train",)) -> list[Fold]:
+    """Train on rows whose split is in ``train_values``; test on all other rows.
+
+    The test rows keep their own split name (``test``, ``external``...) in the predictions.
+    """
+    values = np.asarray([str(s).strip().lower() for s in split], dtype=object)
+    is_train = np.isin(values, [v.lower() for v in train_values])
+    if not is_train.any() or is_train.all():
+        raise DataError(
+            f"the split column needs training rows ({', '.join(train_values)}) and test rows; "
+            f"found values {sorted(set(values))}."
+        )
+    return [Fold(0, 0, np.flatnonzero(is_train), np.flatnonzero(~is_train), "column")]
+
+
+def check_groups_not_split(folds: Sequence[Fold], groups: np.ndarray) -> None:
+    """Raise ``DataError`` if any patient has rows on both sides of any fold."""
+    for f in folds:
+        shared = np.intersect1d(groups[f.train], groups[f.test])
+        if shared.size:
+            raise DataError(
+                f"repeat {f.repeat} fold {f.fold}: patient(s) {[str(s) for s in shared[:5]]} "
+                "are in both training and test rows; every lesion of a patient must stay on one "
+                "side."
+            )
+
+
+def _auc(y: np.ndarray, prob: np.ndarray, n_classes: int) -> float:
+    if n_classes == 2:
+        return float(roc_auc_score(y, prob[:, 1]))
+    return float(
+        roc_auc_score(y, prob, multi_class="ovr", average="macro", labels=range(n_classes))
+    )
+
+
+def _predict(pipeline: Any, X: pd.DataFrame, n_classes: int) -> np.ndarray:
+    """Class probabilities with one column per encoded class, even if a class was unseen."""
+    raw = pipeline.predict_proba(X)
+    seen = np.asarray(pipeline.classes_, dtype=int)
+    out = np.zeros((len(X), n_classes))
+    out[:, seen] = raw
+    return out
+
+
+def inner_oof(
+    spec: PipelineSpec, data: FeatureData, seed: int, n_folds: int
+) -> np.ndarray:
+    """Out-of-fold probabilities of ``spec`` on ``data`` from grouped inner folds."""
+    n_folds = min(n_folds, len(np.unique(data.patient_id)))
+    folds = grouped_kfold(data.y, data.patient_id, n_folds, 1, derive_seed(seed, "inner"))
+    template = build_pipeline(spec, seed, tuple(data.clinical_columns))
+    X = data.X[data.columns_for(spec)]
+    oof = np.zeros((len(data.y), len(data.classes)))
+    for f in folds:
+        model = clone(template).fit(X.iloc[f.train], data.y[f.train])
+        oof[f.test] = _predict(model, X.iloc[f.test], len(data.classes))
+    return oof
+
+
+def tune(
+    spec: PipelineSpec, data: FeatureData, tuning: Tuning, seed: int
+) -> tuple[PipelineSpec, np.ndarray, pd.DataFrame]:
+    """Optuna TPE search on grouped inner folds: best spec, its inner OOF probabilities, trials."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    oofs: dict[int, np.ndarray] = {}
+
+    def objective(trial: optuna.Trial) -> float:
+        candidate = sample_spec(spec, trial)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            oof = inner_oof(candidate, data, seed, tuning.inner_folds)
+        oofs[trial.number] = oof
+        return _auc(data.y, oof, len(data.classes))
+
+    sampler = optuna.samplers.TPESampler(seed=derive_seed(seed, "tpe"))
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    study.optimize(objective, n_trials=tuning.trials, timeout=tuning.timeout_s,
+                   catch=(ValueError, np.linalg.LinAlgError))
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if not complete:
+        raise DataError(
+            f"every one of {len(study.trials)} tuning trials of model {spec.name!r} failed; "
+            "check the data (too few cases per class?) or the search space."
+        )
+    best = max(complete, key=lambda t: (t.value, -t.number))
+    chosen = sample_spec(spec, optuna.trial.FixedTrial(best.params))
+    trials = study.trials_dataframe(attrs=("number", "value", "params", "state"))
+    return chosen, oofs[best.number], trials
+
+
+@dataclass
+class FitResult:
+    """A pipeline fitted on one training set, with what the inner loop chose."""
+
+    spec: PipelineSpec
+    pipeline: Any
+    train_oof: np.ndarray
+    features: list[str]
+    threshold: float | None
+    inner_auc: float
+
+
+def youden_threshold(y: np.ndarray, prob: np.ndarray) -> float | None:
+    """Youden cut-off of positive-class probabilities (None if a class is missing)."""
+    from livermets.stats import operating_point
+
+    if len(np.unique(y)) < 2:
+        return None
+    return float(operating_point(y, prob, "youden", positive=1, direction="<").threshold)
+
+
+def fit_spec(spec: PipelineSpec, data: FeatureData, tuning: Tuning, seed: int) -> FitResult:
+    """Tune (if asked) on inner folds, pick the Youden cut-off on inner OOF, refit on all rows."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if tuning.trials > 0:
+            chosen, oof, _ = tune(spec, data, tuning, seed)
+        else:
+            chosen, oof = spec, inner_oof(spec, data, seed, tuning.inner_folds)
+        columns = data.columns_for(chosen)
+        pipeline = build_pipeline(chosen, seed, tuple(data.clinical_columns))
+        pipeline.fit(data.X[columns], data.y)
+    threshold = youden_threshold(data.y, oof[:, 1]) if data.binary else None
+    return FitResult(
+        chosen, pipeline, oof, selected_features(pipeline, columns), threshold,
+        _auc(data.y, oof, len(data.classes)),
+    )
+
+
+@dataclass
+class FoldOutcome:
+    """What one outer fold returns: test probabilities and what was chosen on training rows."""
+
+    model: str
+    fold: Fold
+    prob: np.ndarray
+    threshold: float | None
+    features: list[str]
+    params: dict[str, Any]
+    inner_auc: float
+
+
+def run_fold(
+    spec: PipelineSpec, data: FeatureData, fold: Fold, tuning: Tuning, seed: int
+) -> FoldOutcome:
+    """Fit on the fold's training rows only and predict its test rows."""
+    fit_seed = derive_seed(seed, spec.name, fold.repeat, fold.fold, fold.split)
+    result = fit_spec(spec, data.subset(fold.train), tuning, fit_seed)
+    X_test = data.X[data.columns_for(spec)].iloc[fold.test]
+    prob = _predict(result.pipeline, X_test, len(data.classes))
+    params = result.spec.model_dump(mode="json", exclude={"search", "name", "base"})
+    return FoldOutcome(spec.name, fold, prob, result.threshold, result.features, params,
+                       result.inner_auc)
+
+
+def run_folds(
+    specs: Sequence[PipelineSpec],
+    data: FeatureData,
+    folds: Sequence[Fold],
+    tuning: Tuning,
+    seed: int,
+    workers: int = 1,
+    on_done: Callable[[FoldOutcome], None] | None = None,
+) -> list[FoldOutcome]:
+    """Every (model, fold) task, in parallel processes when ``workers`` > 1; ordered results."""
+    from joblib import Parallel, delayed
+
+    tasks = [(spec, fold) for spec in specs for fold in folds]
+    if workers <= 1:
+        outcomes = []
+        for spec, fold in tasks:
+            outcomes.append(run_fold(spec, data, fold, tuning, seed))
+            if on_done is not None:
+                on_done(outcomes[-1])
+        return outcomes
+    runner = Parallel(n_jobs=workers, return_as="generator")
+    outcomes = []
+    for outcome in runner(delayed(run_fold)(s, data, f, tuning, seed) for s, f in tasks):
+        outcomes.append(outcome)
+        if on_done is not None:
+            on_done(outcome)
+    return outcomes
+
+
+def predictions_table(outcomes: Sequence[FoldOutcome], data: FeatureData) -> pd.DataFrame:
+    """The predictions table of DESIGN.md: one row per case, model, repeat and fold."""
+    frames = []
+    for o in outcomes:
+        idx = o.fold.test
+        split = (
+            data.meta["split"].iloc[idx].astype(str).str.strip().str.lower().to_numpy()
+            if o.fold.split == "column"
+            else np.full(len(idx), o.fold.split, dtype=object)
+        )
+        frame = pd.DataFrame({
+            "patient_id": data.patient_id[idx].astype(str),
+            "lesion_id": (data.lesion_id[idx] if data.lesion_id is not None
+                          else np.full(len(idx), None, dtype=object)),
+            "model": o.model,
+            "repeat": o.fold.repeat,
+            "fold": o.fold.fold,
+            "split": split,
+            "y_true": pd.Series(
+                np.asarray(data.classes, dtype=object)[data.y[idx]]
+            ).infer_objects(),
+        })
+        if data.binary:
+            frame["y_prob"] = o.prob[:, 1]
+        else:
+            for k, name in enumerate(data.classes):
+                frame[f"p_{name}"] = o.prob[:, k]
+        frames.append(frame)
+    table = pd.concat(frames, ignore_index=True)
+    if data.lesion_id is None:
+        table = table.drop(columns="lesion_id")
+    return table
+
+
+def thresholds_table(outcomes: Sequence[FoldOutcome]) -> pd.DataFrame:
+    """Per model, repeat and fold: the Youden cut-off chosen on training rows and inner AUC."""
+    return pd.DataFrame([
+        {"model": o.model, "repeat": o.fold.repeat, "fold": o.fold.fold, "split": o.fold.split,
+         "threshold": o.threshold, "inner_auc": o.inner_auc, "n_features": len(o.features)}
+        for o in outcomes
+    ])

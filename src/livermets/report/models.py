@@ -1,0 +1,364 @@
+"""Report sections of a study's models: model table, ROC with CIs, calibration, decision curves,
+selected features, SHAP summary, size subgroups, clinical models and nomogram."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from livermets.errors import LivermetsError
+from livermets.report.document import Report, Section, figure_png
+from livermets.study.metrics import averaged
+
+ORDER = 400
+SYNTHETIC_NOTE = ("These results come from synthetic data with a known, planted signal; they "
+                  "show that the pipeline works and say nothing about clinical accuracy.")
+
+
+def _plt() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _ci(entry: dict[str, Any] | None, key: str = "ci") -> str:
+    if not entry or entry.get(key) is None or entry.get("auc", entry.get("value")) is None:
+        return ""
+    value = entry.get("auc", entry.get("value"))
+    lo, hi = entry[key]
+    return f"{value:.3f} ({lo:.3f}-{hi:.3f})"
+
+
+def model_table(metrics: dict[str, Any]) -> pd.DataFrame:
+    """One row per model and split: AUC with DeLong and bootstrap CIs, operating point."""
+    rows = []
+    for model, entry in metrics["models"].items():
+        for split, m in entry["splits"].items():
+            row: dict[str, Any] = {"model": model, "split": split, "cases": m.get("n_cases")}
+            if "auc" in m:
+                row["AUC (DeLong 95% CI)"] = _ci(m["auc"])
+                row["bootstrap 95% CI"] = "{:.3f}-{:.3f}".format(*m["auc_bootstrap"]["ci"])
+                rep = m.get("auc_per_repeat")
+                if rep and len(rep["values"]) > 1:
+                    row["AUC per repeat (mean ± SD)"] = f"{rep['mean']:.3f} ± {rep['sd']:.3f}"
+                for name in ("sensitivity", "specificity", "accuracy"):
+                    if "youden" in m:
+                        row[name] = _ci(m["youden"][name])
+            elif "macro_auc" in m:
+                row["macro AUC"] = f"{m['macro_auc']:.3f}"
+                row["accuracy"] = _ci(m["accuracy"])
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _reference_split(predictions: pd.DataFrame) -> str:
+    """The split shown in the figures: external or test when present, else CV."""
+    splits = set(predictions["split"].unique())
+    return next((s for s in ("external", "test", "cv") if s in splits), sorted(splits)[0])
+
+
+def _binary_cases(result: Any, split: str) -> pd.DataFrame:
+    avg = averaged(result.predictions[result.predictions["split"] == split])
+    avg["truth"] = (avg["y_true"].astype(str) == str(result.data.classes[-1])).astype(int)
+    return avg
+
+
+def roc_figure(result: Any, split: str, n_boot: int = 200) -> bytes:
+    """ROC curves of every model, with a pointwise bootstrap 95% band of sensitivity."""
+    from livermets.stats import roc_auc, roc_curve
+
+    plt = _plt()
+    cases = _binary_cases(result, split)
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    grid = np.linspace(0, 1, 101)
+    rng = np.random.default_rng(result.config.seed)
+    for model, g in cases.groupby("model", sort=False):
+        truth, score = g["truth"].to_numpy(), g["y_prob"].to_numpy()
+        if truth.min() == truth.max():
+            continue
+        curve = roc_curve(truth, score, positive=1, direction="<")
+        auc = roc_auc(truth, score, positive=1, direction="<")
+        (line,) = ax.plot(1 - curve.specificity, curve.sensitivity, lw=1.5,
+                          label=f"{model}: {auc.auc:.2f} ({auc.ci[0]:.2f}-{auc.ci[1]:.2f})")
+        pos, neg = np.flatnonzero(truth == 1), np.flatnonzero(truth == 0)
+        band = []
+        for _ in range(n_boot):
+            idx = np.concatenate([rng.choice(pos, pos.size), rng.choice(neg, neg.size)])
+            c = roc_curve(truth[idx], score[idx], positive=1, direction="<")
+            fpr, tpr = (1 - c.specificity)[::-1], c.sensitivity[::-1]
+            band.append(np.interp(grid, fpr, tpr))
+        lo, hi = np.percentile(band, [2.5, 97.5], axis=0)
+        ax.fill_between(grid, lo, hi, alpha=0.12, color=line.get_color())
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=0.8)
+    ax.set(xlabel="1 - specificity", ylabel="sensitivity", title=f"ROC ({split})")
+    ax.legend(fontsize=7, loc="lower right", title="AUC (DeLong 95% CI)", title_fontsize=7)
+    return figure_png(fig)
+
+
+def calibration_section(section: Section, result: Any, split: str) -> None:
+    """Smoothed calibration curves and calibration intercept / slope / Brier per model."""
+    from livermets.stats import calibration, smoothed_calibration
+
+    plt = _plt()
+    cases = _binary_cases(result, split)
+    fig, ax = plt.subplots(figsize=(5, 5))
+    rows = []
+    for model, g in cases.groupby("model", sort=False):
+        truth, prob = g["truth"].to_numpy(), np.clip(g["y_prob"].to_numpy(), 1e-6, 1 - 1e-6)
+        if truth.min() == truth.max():
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            curve = smoothed_calibration(truth, prob, positive=1)
+            try:
+                summary = calibration(truth, prob, positive=1,
+                                      groups=min(10, max(3, len(g) // 5))).to_dict()
+            except LivermetsError as exc:  # e.g. too few distinct risks for Hosmer-Lemeshow
+                rows.append({"model": model, "note": str(exc)})
+                continue
+            finally:
+                ax.plot(curve["predicted"], curve["observed"], label=model)
+        rows.append({"model": model, **{k: _fmt(v) for k, v in summary.items()
+                                        if k in ("intercept", "slope", "brier", "oe_ratio")}})
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=0.8)
+    ax.set(xlabel="predicted probability", ylabel="observed proportion", xlim=(0, 1),
+           ylim=(0, 1), title=f"Calibration ({split})")
+    ax.legend(fontsize=7)
+    section.figure(figure_png(fig), f"Smoothed (lowess) calibration curves, {split} predictions.")
+    if rows:
+        section.table(pd.DataFrame(rows), "Calibration intercept and slope (95% CI), Brier score.")
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, dict) and "estimate" in value:
+        ci = value.get("ci")
+        return (f"{value['estimate']:.3f}" +
+                (f" ({ci[0]:.3f}-{ci[1]:.3f})" if ci and None not in ci else ""))
+    if isinstance(value, dict) and "value" in value:
+        return _fmt({"estimate": value["value"], "ci": value.get("ci")})
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+def dca_figure(result: Any, split: str) -> bytes:
+    """Decision curves (net benefit) of every model with treat-all and treat-none."""
+    from livermets.stats import decision_curve
+
+    plt = _plt()
+    cases = _binary_cases(result, split)
+    thresholds = np.round(np.arange(0.05, 0.96, 0.01), 2)
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    curve = None
+    for model, g in cases.groupby("model", sort=False):
+        curve = decision_curve(g["truth"].to_numpy(), g["y_prob"].to_numpy(), thresholds,
+                               positive=1)
+        ax.plot(curve.thresholds, curve.model, label=model)
+    if curve is not None:
+        ax.plot(curve.thresholds, curve.treat_all, color="grey", ls="--", label="treat all")
+        ax.plot(curve.thresholds, curve.treat_none, color="black", lw=0.8, label="treat none")
+        ax.set_ylim(-0.05, max(0.05, curve.prevalence * 1.1))
+    ax.set(xlabel="threshold probability", ylabel="net benefit", title=f"Decision curves ({split})")
+    ax.legend(fontsize=7)
+    return figure_png(fig)
+
+
+def selected_feature_table(result: Any, top: int = 20) -> pd.DataFrame:
+    """Features of each final model and how often each was selected across outer CV folds."""
+    rows = []
+    for name, final in result.finals.items():
+        folds = [o for o in result.outcomes if o.model == name and o.fold.split == "cv"]
+        counts = pd.Series([f for o in folds for f in o.features]).value_counts()
+        for feature in final.fit.features[:top]:
+            rows.append({"model": name, "feature": feature,
+                         "selected in CV folds": f"{int(counts.get(feature, 0))}/{len(folds)}"})
+    return pd.DataFrame(rows)
+
+
+def best_model(result: Any) -> str:
+    """The radiomics model with the highest CV (or held-out) AUC."""
+    scores = {}
+    for name, entry in result.metrics["models"].items():
+        spec = next(s for s in result.specs if s.name == name)
+        if spec.inputs != "radiomics":
+            continue
+        split = entry["splits"].get("cv") or next(iter(entry["splits"].values()))
+        scores[name] = split.get("auc", {}).get("auc") or split.get("macro_auc") or 0.0
+    return max(scores, key=lambda k: scores[k]) if scores else next(iter(result.finals))
+
+
+def shap_section(section: Section, result: Any, model: str) -> None:
+    """SHAP summary (beeswarm) and permutation importance of one final model."""
+    from livermets.models.explain import importance_table, shap_values
+
+    plt = _plt()
+    final = result.finals[model]
+    dev = result.data.subset(result.development)
+    X = dev.X[dev.columns_for(final.fit.spec)]
+    explain = result.config.explain
+    if explain.shap and final.spec.inputs == "radiomics":
+        import shap
+
+        values, inputs, kind = shap_values(final.fit.pipeline, X, result.config.seed,
+                                           explain.max_rows)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            shap.summary_plot(values.to_numpy(), inputs, show=False, max_display=15,
+                              plot_size=(7, 5))
+        section.figure(figure_png(plt.gcf()),
+                       f"SHAP summary of {model} ({kind} explainer, final model on the "
+                       f"development data, {len(inputs)} cases).")
+    if explain.permutation and dev.binary:
+        table = importance_table(final.fit.pipeline, X, dev.y, final.fit.features[:30],
+                                 result.config.seed, repeats=5)
+        section.table(table.head(15).round(4),
+                      f"Permutation importance of {model}: mean drop in AUC when a selected "
+                      "feature is shuffled (development data, 5 shuffles).")
+
+
+def subgroup_table(metrics: dict[str, Any]) -> pd.DataFrame:
+    """AUC and operating point per subgroup level (e.g. size group) and model."""
+    rows = []
+    for model, entry in metrics["models"].items():
+        for group, levels in entry.get("subgroups", {}).items():
+            for level, splits in levels.items():
+                for split, m in splits.items():
+                    row = {"model": model, group: level, "split": split,
+                           "cases": m.get("n_cases"), "positives": m.get("n_positive"),
+                           "AUC (95% CI)": _ci(m.get("auc")) or m.get("note", "")}
+                    if "youden" in m:
+                        row["sensitivity"] = _ci(m["youden"]["sensitivity"])
+                        row["specificity"] = _ci(m["youden"]["specificity"])
+                    rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def patient_table(metrics: dict[str, Any], method: str) -> pd.DataFrame:
+    """Patient-level AUC of the aggregated lesion predictions."""
+    rows = []
+    for model, entry in metrics["models"].items():
+        for split, m in entry.get("patient_level", {}).items():
+            rows.append({"model": model, "split": split, "aggregation": method,
+                         "patients": m.get("n_cases"),
+                         "AUC (95% CI)": _ci(m.get("auc")) or m.get("note", "")})
+    return pd.DataFrame(rows)
+
+
+def clinical_section(section: Section, result: Any) -> None:
+    """Univariable and multivariable odds ratios, and the nomogram of the logistic models."""
+    from livermets.models.clinical import univariable_table
+    from livermets.models.nomogram import nomogram_figure
+
+    dev = result.data.subset(result.development)
+    clin = dev.X[dev.clinical_columns]
+    positive = (dev.y == len(dev.classes) - 1).astype(int)
+    uni = univariable_table(clin.fillna(clin.median()), positive)
+    section.table(_or_format(uni), "Univariable logistic regression (development data): odds "
+                  "ratio per unit, 95% Wald CI, p-value.")
+    for name in ("clinical", "combined"):
+        final = result.finals.get(name)
+        if final is None:
+            continue
+        model = final.fit.pipeline.steps[-1][1]
+        logit = model.clinical_ if hasattr(model, "clinical_") else model
+        section.table(_or_format(logit.table_), f"Multivariable logistic regression: {name} "
+                      f"model (selection: {result.config.clinical.selection}).")
+        if result.config.clinical.nomogram:
+            coefs = logit.result_.params.drop("const")
+            frame = clin.fillna(clin.median())
+            if hasattr(model, "clinical_"):
+                from livermets.models.clinical import rad_score
+
+                Xd = dev.X[dev.columns_for(final.fit.spec)]
+                radiomics = model._split(Xd.fillna(Xd.median()))[0]
+                frame = frame.assign(rad_score=rad_score(
+                    model.radiomics_.predict_proba(radiomics)[:, 1]))
+            fig = nomogram_figure(coefs, float(logit.result_.params["const"]), frame,
+                                  f"Nomogram: {name} model")
+            section.figure(figure_png(fig), f"Nomogram of the {name} model: read each "
+                           "predictor's points, add them, and read the predicted probability.")
+
+
+def _or_format(table: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({
+        "variable": table["variable"],
+        "OR (95% CI)": [f"{o:.3g} ({lo:.3g}-{hi:.3g})" for o, lo, hi in
+                        zip(table["odds_ratio"], table["ci_low"], table["ci_high"], strict=True)],
+        "p": [f"{p:.3g}" if p >= 0.001 else "<0.001" for p in table["p"]],
+    })
+
+
+def add_model_sections(report: Report, study_result: Any, out: str | Path) -> Report:
+    """Add the model sections of a finished study run to ``report``; also writes the tables."""
+    from livermets._atomic import write_table
+
+    result = study_result
+    out = Path(out)
+    metrics = result.metrics
+    binary = result.data.binary
+    split = _reference_split(result.predictions)
+
+    models = report.section("models", "Models", ORDER)
+    if result.config.synthetic or report.synthetic:
+        models.note(SYNTHETIC_NOTE)
+    v = result.config.validation
+    models.text(
+        f"Design: {v.design}; {v.folds} folds x {v.repeats} repeats grouped by patient "
+        f"(all lesions of a patient on one side of every split)"
+        + (f", Optuna TPE with {v.tuning.trials} trials on {v.tuning.inner_folds} inner folds"
+           if v.tuning.trials else "")
+        + f". {len(result.data.y)} cases of {len(np.unique(result.data.patient_id))} patients."
+        " Cut-offs (Youden) are chosen on the training folds' inner predictions."
+    )
+    table = model_table(metrics)
+    write_table(table, out / "tables" / "models.csv")
+    models.table(table, "Discrimination per model and split: AUC with DeLong and bootstrap CIs "
+                 "(probabilities averaged over repeats), operating point at the training "
+                 "Youden cut-off with Wilson CIs.")
+    if metrics.get("comparisons"):
+        comp = pd.DataFrame(metrics["comparisons"])
+        models.table(comp.round(4), "Paired DeLong comparisons of AUCs, Holm-adjusted p.")
+
+    if binary:
+        roc = report.section("models-roc", "ROC curves", ORDER + 1)
+        roc.figure(roc_figure(result, split), f"ROC curves ({split}) with pointwise bootstrap "
+                   "95% bands; legend: AUC with DeLong 95% CI.")
+        calibration_section(report.section("models-calibration", "Calibration", ORDER + 2),
+                            result, split)
+        dca = report.section("models-dca", "Decision curves", ORDER + 3)
+        dca.figure(dca_figure(result, split), f"Net benefit ({split} predictions).")
+
+    features = report.section("models-features", "Selected features", ORDER + 4)
+    selected = selected_feature_table(result)
+    write_table(selected, out / "tables" / "selected_features.csv")
+    features.table(selected, "Features kept by each final model (up to 20) and how often "
+                   "each was kept across the outer CV folds (stability).")
+
+    explain = report.section("models-shap", "Explanations", ORDER + 5)
+    shap_section(explain, result, best_model(result))
+
+    sub = subgroup_table(metrics)
+    if not sub.empty:
+        write_table(sub, out / "tables" / "subgroups.csv")
+        report.section("models-subgroups", "Subgroups", ORDER + 6).table(
+            sub, "Discrimination per subgroup (e.g. lesion size group).")
+    pt = patient_table(metrics, result.config.aggregation)
+    if not pt.empty:
+        report.section("models-patients", "Patient level", ORDER + 7).table(
+            pt, "Patient-level AUC of lesion predictions aggregated per patient "
+            f"({result.config.aggregation}); a patient is positive if any lesion is.")
+    if result.config.clinical is not None and binary:
+        clinical_section(report.section("models-clinical", "Clinical and combined models",
+                                        ORDER + 8), result)
+    if result.config.survival is not None:
+        from livermets.study.survival import survival_section
+
+        survival_section(report.section("models-survival", "Survival", ORDER + 9), result)
+    return report

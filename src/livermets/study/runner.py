@@ -1,0 +1,371 @@
+"""`livermets study run`: features -> splits -> cross-validated models -> final refit -> metrics
+-> report; each stage cached under the output folder, so a re-run reuses what has not changed."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+
+from livermets import __version__
+from livermets._atomic import atomic_path, write_table, write_text
+from livermets.errors import ConfigError, DataError
+from livermets.models.aggregate import aggregate_patients
+from livermets.models.frozen import save_model
+from livermets.models.pipeline import PipelineSpec, SearchSpace
+from livermets.models.validation import (
+    FeatureData,
+    FitResult,
+    Fold,
+    FoldOutcome,
+    derive_seed,
+    fit_spec,
+    fixed_split,
+    grouped_kfold,
+    predictions_table,
+    run_folds,
+    thresholds_table,
+)
+from livermets.study.config import StudyConfig, load_config
+from livermets.study.data import build_feature_data, clinical_encoding, read_table, table_hash
+from livermets.study.metrics import comparisons, model_metrics
+
+
+@dataclass
+class FinalModel:
+    """A model refit on all development rows."""
+
+    spec: PipelineSpec
+    fit: FitResult
+    folder: Path
+    card: dict[str, Any]
+
+
+@dataclass
+class StudyResult:
+    """Everything a study run produced (tables in memory, paths on disk)."""
+
+    config: StudyConfig
+    out: Path
+    data: FeatureData
+    table: pd.DataFrame
+    specs: list[PipelineSpec]
+    development: np.ndarray
+    folds: list[Fold]
+    outcomes: list[FoldOutcome]
+    predictions: pd.DataFrame
+    thresholds: pd.DataFrame
+    patient_predictions: pd.DataFrame | None
+    metrics: dict[str, Any]
+    finals: dict[str, FinalModel]
+    timings: dict[str, float] = field(default_factory=dict)
+    cache_hits: list[str] = field(default_factory=list)
+    radiomics: dict[str, Any] | None = None
+
+    @property
+    def report_path(self) -> Path:
+        """Where the HTML report is."""
+        return self.out / "report.html"
+
+
+def study_specs(config: StudyConfig) -> list[PipelineSpec]:
+    """The configured models plus, with a clinical section, the clinical and combined models."""
+    specs = list(config.models)
+    if config.clinical is None:
+        return specs
+    c = config.clinical
+    no_search = SearchSpace(tune_classifier=False, tune_select=False)
+    params = {"selection": c.selection, "p_threshold": c.p_threshold}
+    base = next((m for m in specs if m.name == c.radiomics_model), specs[0])
+    specs.append(PipelineSpec(name="clinical", inputs="clinical", scale="none", redundancy=None,
+                              select="none", classifier="clinical_logit",
+                              classifier_params=params, search=no_search))
+    if c.combined:
+        specs.append(PipelineSpec(name="combined", inputs="combined", base=base,
+                                  classifier="clinical_logit", classifier_params=params,
+                                  search=no_search))
+    return specs
+
+
+def make_folds(config: StudyConfig, data: FeatureData) -> tuple[np.ndarray, list[Fold]]:
+    """Development rows and all outer folds of the validation design (global row indices)."""
+    v = config.validation
+    held: list[Fold] = []
+    if v.design in ("cv", "nested_cv"):
+        development = np.arange(len(data.y))
+    elif v.design == "fixed_split":
+        if "split" not in data.meta:
+            raise DataError(
+                f"validation.design fixed_split needs the split column "
+                f"{config.data.split_column!r} in the table (values train / test / external)."
+            )
+        held = fixed_split(data.meta["split"].to_numpy(), v.train_values)
+        development = held[0].train
+    else:
+        if "centre" not in data.meta:
+            raise DataError(
+                f"validation.design external needs the centre column {config.data.centre_column!r}"
+            )
+        centre = data.meta["centre"].astype(str).to_numpy()
+        unknown = sorted(set(v.test_centres) - set(centre))
+        if unknown:
+            raise ConfigError(
+                f"validation.test_centres {unknown} are not centres of the data; centres: "
+                f"{sorted(set(centre))}"
+            )
+        external = np.isin(centre, v.test_centres)
+        development = np.flatnonzero(~external)
+        held = [Fold(0, 0, development, np.flatnonzero(external), "external")]
+    dev_y, dev_groups = data.y[development], data.patient_id[development]
+    inner = grouped_kfold(dev_y, dev_groups, v.folds, v.repeats, config.seed)
+    folds = [Fold(f.repeat, f.fold, development[f.train], development[f.test]) for f in inner]
+    return development, folds + held
+
+
+def _splits_table(folds: list[Fold], data: FeatureData) -> pd.DataFrame:
+    """Which patient is in training or test rows of every fold (saved as a file of ids)."""
+    rows = []
+    for f in folds:
+        for role, idx in (("train", f.train), ("test", f.test)):
+            for pid in np.unique(data.patient_id[idx]):
+                rows.append((f.repeat, f.fold, f.split, role, pid))
+    return pd.DataFrame(rows, columns=["repeat", "fold", "kind", "role", "patient_id"])
+
+
+class _Stage:
+    """Times one stage and reports it."""
+
+    def __init__(self, timings: dict[str, float], on_stage: Callable[[str], None] | None):
+        self.timings, self.on_stage = timings, on_stage
+
+    def __call__(self, name: str) -> Callable[[], None]:
+        if self.on_stage is not None:
+            self.on_stage(name)
+        start = time.perf_counter()
+        return lambda: self.timings.__setitem__(name, round(time.perf_counter() - start, 2))
+
+
+def _load_cached(path: Path) -> Any | None:
+    """A cached object, or None if absent or unreadable (then the stage simply runs again)."""
+    if not path.is_file():
+        return None
+    try:
+        return joblib.load(path)
+    except (OSError, EOFError, ValueError):
+        return None
+
+
+def _dump_cached(path: Path, value: Any) -> None:
+    with atomic_path(path) as tmp:
+        joblib.dump(value, tmp)
+
+
+def load_cases(config: StudyConfig, out: Path, workers: int) -> tuple[pd.DataFrame, dict | None]:
+    """The feature table (read, or extracted from the manifest and cached) and its provenance."""
+    if config.data.features is not None:
+        return read_table(config.data.features), None
+    from livermets.study.extract import extract_features
+
+    return extract_features(config, out, workers)
+
+
+def run_study(
+    config: StudyConfig | str | Path,
+    out: str | Path,
+    workers: int | None = None,
+    progress: bool = False,
+    on_stage: Callable[[str], None] | None = None,
+    report: Any = None,
+) -> StudyResult:
+    """Run a whole study into ``out``: predictions, metrics, models, report."""
+    if not isinstance(config, StudyConfig):
+        config = load_config(config)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    workers = workers or config.compute.workers
+    timings: dict[str, float] = {}
+    stage = _Stage(timings, on_stage)
+    hits: list[str] = []
+
+    done = stage("features")
+    table, radiomics = load_cases(config, out, workers)
+    data = build_feature_data(table, config)
+    data_key = table_hash(table)
+    done()
+
+    done = stage("splits")
+    development, folds = make_folds(config, data)
+    write_table(_splits_table(folds, data), out / "splits.parquet")
+    done()
+
+    done = stage("cross-validation")
+    specs = study_specs(config)
+    outcomes: list[FoldOutcome] = []
+    for spec in specs:
+        key = config.fingerprint(data_key, spec.model_dump(mode="json"), __version__, "cv")
+        path = out / "cache" / f"cv-{spec.name}-{key}.joblib"
+        cached = _load_cached(path)
+        if cached is None:
+            cached = run_folds([spec], data, folds, config.validation.tuning, config.seed,
+                               workers=workers, on_done=_progress(progress, spec.name, len(folds)))
+            _dump_cached(path, cached)
+        else:
+            hits.append(f"cv:{spec.name}")
+        outcomes.extend(cached)
+    predictions = predictions_table(outcomes, data)
+    thresholds = thresholds_table(outcomes)
+    write_table(predictions, out / "predictions.parquet")
+    write_table(thresholds, out / "thresholds.parquet")
+    done()
+
+    done = stage("metrics")
+    patient_predictions = None
+    if data.lesion_id is not None and data.binary:
+        diameter = None
+        if "diameter_mm" in data.meta:
+            diameter = pd.DataFrame({"patient_id": data.patient_id, "lesion_id": data.lesion_id,
+                                     "diameter_mm": data.meta["diameter_mm"].to_numpy()})
+        patient_predictions = aggregate_patients(predictions, config.aggregation,
+                                                 data.classes[-1], diameter, thresholds)
+        write_table(patient_predictions, out / "predictions_patients.parquet")
+    subgroups = {}
+    for name in config.subgroups:
+        if name in data.meta:
+            subgroups[name] = _case_table(data).assign(**{name: data.meta[name].to_numpy()})
+    metrics = {
+        "study": config.name, "seed": config.seed, "design": config.validation.design,
+        "classes": [str(c) for c in data.classes], "n_cases": len(data.y),
+        "n_patients": len(np.unique(data.patient_id)), "livermets_version": __version__,
+        "synthetic": config.synthetic,
+        "models": model_metrics(predictions, thresholds, data.classes, subgroups,
+                                patient_predictions, config.validation.bootstrap, config.seed),
+        "comparisons": comparisons(predictions, data.classes),
+    }
+    write_text(out / "metrics.json", json.dumps(clean_json(metrics), indent=2))
+    done()
+
+    done = stage("final models")
+    finals = {}
+    dev = data.subset(development)
+    encoding = clinical_encoding(table, config.data.clinical)
+    for spec in specs:
+        finals[spec.name] = _final_model(config, spec, dev, data_key, out, encoding, radiomics,
+                                         metrics, hits)
+    done()
+
+    result = StudyResult(config, out, data, table, specs, development, folds, outcomes,
+                         predictions, thresholds, patient_predictions, metrics, finals, timings,
+                         hits, radiomics)
+    done = stage("report")
+    from livermets.report import Report
+    from livermets.report.models import add_model_sections
+
+    own = report is None
+    if own:
+        report = Report(config.title or f"livermets study: {config.name}", config.synthetic)
+    add_model_sections(report, result, out)
+    if own:
+        report.write(out / "report.html")
+    done()
+    if config.tracking == "mlflow":
+        from livermets.study.tracking import log_mlflow
+
+        log_mlflow(result)
+    write_text(out / "timings.json", json.dumps(timings, indent=2))
+    return result
+
+
+def _case_table(data: FeatureData) -> pd.DataFrame:
+    """Case identifiers (patient and, for lesion tasks, lesion) of every row."""
+    table = pd.DataFrame({"patient_id": data.patient_id})
+    if data.lesion_id is not None:
+        table["lesion_id"] = data.lesion_id
+    return table
+
+
+def clean_json(value: Any) -> Any:
+    """Plain JSON values: numpy scalars and arrays converted, NaN and infinities as null."""
+    if isinstance(value, dict):
+        return {str(k): clean_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | np.ndarray):
+        return [clean_json(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def _progress(enabled: bool, name: str, total: int) -> Callable[[FoldOutcome], None] | None:
+    """A callback that prints fold progress when ``enabled``."""
+    if not enabled:
+        return None
+    from livermets.cli._common import err_console
+
+    count = {"n": 0}
+
+    def tick(outcome: FoldOutcome) -> None:
+        count["n"] += 1
+        err_console.print(f"  {name}: fold {count['n']}/{total}", highlight=False)
+
+    return tick
+
+
+def _final_model(config: StudyConfig, spec: PipelineSpec, dev: FeatureData, data_key: str,
+                 out: Path, encoding: dict[str, list[str]], radiomics: dict | None,
+                 metrics: dict[str, Any], hits: list[str]) -> FinalModel:
+    """Refit on all development rows (cached), save the pipeline and its model card."""
+    key = config.fingerprint(data_key, spec.model_dump(mode="json"), __version__, "final")
+    folder = out / "models" / spec.name
+    cache = out / "cache" / f"final-{spec.name}-{key}.joblib"
+    fit = _load_cached(cache)
+    if fit is None:
+        fit = fit_spec(spec, dev, config.validation.tuning, derive_seed(config.seed, spec.name,
+                                                                         "final"))
+        _dump_cached(cache, fit)
+    else:
+        hits.append(f"final:{spec.name}")
+    columns = dev.columns_for(fit.spec)
+    card = {
+        "model": spec.name,
+        "study": config.name,
+        "task": config.task,
+        "level": config.data.level,
+        "classes": [c.item() if isinstance(c, np.generic) else c for c in dev.classes],
+        "positive": str(dev.classes[-1]) if dev.binary else None,
+        "patient_column": config.data.patient_column,
+        "id_column": (config.data.id_column or "lesion_id") if config.data.level == "lesion"
+        else None,
+        "inputs": spec.inputs,
+        "input_columns": columns,
+        "radiomics_features": [c for c in columns if c not in dev.clinical_columns],
+        "clinical_encoding": encoding if spec.inputs != "radiomics" else {},
+        "selected_features": fit.features,
+        "params": fit.spec.model_dump(mode="json"),
+        "threshold": fit.threshold,
+        "threshold_rule": "Youden index on inner-fold predictions of the training data",
+        "radiomics": radiomics,
+        "training": {"n_cases": len(dev.y), "n_patients": len(np.unique(dev.patient_id)),
+                     "class_counts": {str(c): int((dev.y == k).sum())
+                                      for k, c in enumerate(dev.classes)}},
+        "validation": {"design": config.validation.design,
+                       **clean_json(metrics["models"].get(spec.name, {}).get("splits", {}))},
+        "seed": config.seed,
+        "cache_key": key,
+        "synthetic": config.synthetic,
+    }
+    save_model(folder, fit.pipeline, card)
+    if radiomics and radiomics.get("params"):
+        import yaml
+
+        write_text(folder / "radiomics_params.yaml", yaml.safe_dump(radiomics["params"]))
+    return FinalModel(spec, fit, folder, card)

@@ -1,0 +1,187 @@
+"""`livermets study run` on feature tables, caching, designs, and `livermets predict`."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from livermets.cli._common import new_app
+from livermets.cli.study import register
+from livermets.study import run_study
+from livermets.study.config import load_config
+from tests.study.conftest import write_config, write_table
+
+
+@pytest.fixture(scope="module")
+def app():
+    """A CLI app with the study commands registered."""
+    application = new_app("test")
+    register(application)
+    return application
+
+
+def invoke(app, *args):
+    """Run the CLI in-process; (exit code, output)."""
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    return result.exit_code, result.output
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory, app):
+    """One study (two radiomics models + clinical + combined) run through the CLI."""
+    folder = tmp_path_factory.mktemp("study")
+    write_table(folder / "features.csv.gz")
+    config = write_config(folder, data={"features": "features.csv.gz", "positive": "metastasis",
+                                        "clinical": ["cea", "sex"]},
+                          clinical={"variables": ["cea", "sex"]})
+    code, output = invoke(app, "study", "run", config, "--out", folder / "out", "--json")
+    assert code == 0, output
+    return folder, json.loads(output)
+
+
+def test_run_writes_predictions_metrics_models_and_report(finished):
+    folder, summary = finished
+    out = folder / "out"
+    predictions = pd.read_parquet(out / "predictions.parquet")
+    assert list(predictions.columns) == ["patient_id", "lesion_id", "model", "repeat", "fold",
+                                         "split", "y_true", "y_prob"]
+    n_cases = 45  # 30 patients, every second one with 2 lesions
+    assert predictions.groupby(["model", "repeat"]).size().tolist() == [n_cases] * 8
+    assert sorted(predictions["model"].unique()) == ["clinical", "combined", "lasso_lr", "tree"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    cv = metrics["models"]["lasso_lr"]["splits"]["cv"]
+    assert cv["n_cases"] == n_cases and cv["n_repeats"] == 2
+    lo, hi = cv["auc"]["ci"]
+    assert lo < cv["auc"]["auc"] < hi and cv["auc"]["ci_method"] == "delong"
+    assert cv["auc_bootstrap"]["ci_method"] == "bootstrap-percentile"
+    assert cv["auc"]["auc"] > 0.8  # F0 carries a 2-SD planted signal
+    for name in ("sensitivity", "specificity", "accuracy"):
+        assert 0 <= cv["youden"][name]["value"] <= 1
+    groups = metrics["models"]["lasso_lr"]["subgroups"]["size_group"]
+    assert set(groups) <= {"<=10 mm", "10-30 mm", ">30 mm"} and len(groups) >= 2
+    assert sum(g["cv"]["n_cases"] for g in groups.values()) == n_cases
+    assert metrics["models"]["lasso_lr"]["patient_level"]["cv"]["n_cases"] == 30
+    assert len(metrics["comparisons"]) == 6
+    card = json.loads((out / "models" / "lasso_lr" / "card.json").read_text())
+    assert card["selected_features"] and card["threshold"] is not None
+    assert card["versions"]["scikit-learn"] and len(card["model_sha256"]) == 64
+    assert "original_firstorder_F0" in card["radiomics_features"]
+    html = (out / "report.html").read_text()
+    for title in ("Models", "ROC curves", "Calibration", "Decision curves", "Selected features",
+                  "Explanations", "Subgroups", "Clinical and combined models"):
+        assert f">{title}<" in html
+    assert "synthetic data" in html
+    assert summary["auc"]["lasso_lr"] == pytest.approx(cv["auc"]["auc"])
+
+
+def test_rerun_reuses_every_cached_stage_and_gives_the_same_numbers(finished):
+    folder, _ = finished
+    before = (folder / "out" / "metrics.json").read_text()
+    result = run_study(folder / "study.yaml", folder / "out")
+    assert sorted(result.cache_hits) == sorted(
+        [f"{stage}:{m}" for stage in ("cv", "final") for m in
+         ("lasso_lr", "tree", "clinical", "combined")])
+    assert (folder / "out" / "metrics.json").read_text() == before
+
+
+def test_predict_applies_the_frozen_model_and_refuses_other_features(finished, app, tmp_path):
+    folder, _ = finished
+    model = folder / "out" / "models" / "combined"
+    new = write_table(tmp_path / "new.parquet", n_patients=6, seed=9)
+    code, output = invoke(app, "predict", model, new, "--out", tmp_path / "p.csv", "--json")
+    assert code == 0, output
+    table = pd.read_csv(tmp_path / "p.csv")
+    assert len(table) == 9 and table["y_prob"].between(0, 1).all()
+    card = json.loads((model / "card.json").read_text())
+    expected = np.where(table["y_prob"] >= card["threshold"], "metastasis", "hemangioma")
+    assert table["y_pred"].tolist() == expected.tolist()
+    patients = pd.read_csv(tmp_path / "p_patients.csv")
+    assert len(patients) == 6
+    assert patients["y_prob"].tolist() == pytest.approx(
+        table.groupby("patient_id")["y_prob"].max().tolist())
+
+    frame = pd.read_parquet(new).drop(columns=["original_firstorder_F3", "cea"])
+    frame.to_parquet(tmp_path / "missing.parquet")
+    code, output = invoke(app, "predict", model, tmp_path / "missing.parquet", "--out",
+                          tmp_path / "q.csv")
+    assert code == 2
+    assert "original_firstorder_F3" in output and "'cea'" in output
+
+    folders = invoke(app, "predict", folder / "out" / "models", new, "--out", tmp_path / "r.csv")
+    assert folders[0] == 2 and "clinical" in folders[1] and "lasso_lr" in folders[1]
+
+
+def test_predict_refuses_features_extracted_with_other_params(finished, app, tmp_path):
+    folder, _ = finished
+    model = folder / "out" / "models" / "lasso_lr"
+    card_path = model / "card.json"
+    card = json.loads(card_path.read_text())
+    card["radiomics"] = {"params_hash": "abc123", "engine_version": "pyradiomics 3.0.1"}
+    tampered = tmp_path / "model"
+    tampered.mkdir()
+    (tampered / "model.joblib").write_bytes((model / "model.joblib").read_bytes())
+    (tampered / "card.json").write_text(json.dumps(card))
+    frame = pd.read_parquet(write_table(tmp_path / "new.parquet", n_patients=4, seed=2))
+    frame["params_hash"] = "ffff0000"
+    frame.to_parquet(tmp_path / "other.parquet")
+    code, output = invoke(app, "predict", tampered, tmp_path / "other.parquet", "--out",
+                          tmp_path / "p.csv")
+    assert code == 2
+    assert "params_hash ['ffff0000']" in output and "abc123" in output
+    (tampered / "model.joblib").write_bytes(b"not a model")
+    code, output = invoke(app, "predict", tampered, tmp_path / "new.parquet", "--out",
+                          tmp_path / "p.csv")
+    assert code == 2 and "does not match the hash in its card" in output
+
+
+@pytest.mark.parametrize(("validation", "splits"), [
+    ({"design": "fixed_split", "folds": 2}, {"cv", "test"}),
+    ({"design": "external", "test_centres": ["B"], "folds": 2}, {"cv", "external"}),
+])
+def test_held_out_designs(study_dir, validation, splits):
+    config = write_config(study_dir, validation={**validation, "bootstrap": 100},
+                          models=[{"name": "lr", "select": "anova",
+                                   "select_params": {"k": 3}}],
+                          explain={"shap": False, "permutation": False})
+    result = run_study(config, study_dir / "out")
+    assert set(result.predictions["split"]) == splits
+    held = result.predictions[result.predictions["split"] != "cv"]
+    held_patients = set(held["patient_id"])
+    dev_patients = set(result.data.patient_id[result.development])
+    assert not held_patients & dev_patients
+    assert set(result.metrics["models"]["lr"]["splits"]) == splits
+
+
+def test_multiclass_study(study_dir):
+    table = pd.read_csv(study_dir / "features.csv.gz")
+    table["label"] = np.where(table["original_firstorder_F1"] > 0.6, "cyst", table["label"])
+    table.to_csv(study_dir / "features.csv.gz", index=False)
+    config = write_config(study_dir, task="multiclass",
+                          data={"features": "features.csv.gz"},
+                          models=[{"name": "rf", "select": "none", "classifier": "random_forest",
+                                   "classifier_params": {"n_estimators": 20}}],
+                          explain={"shap": False, "permutation": False})
+    result = run_study(config, study_dir / "out")
+    assert [c for c in result.predictions if c.startswith("p_")] == [
+        "p_cyst", "p_hemangioma", "p_metastasis"]
+    cv = result.metrics["models"]["rf"]["splits"]["cv"]
+    assert 0.5 < cv["macro_auc"] <= 1 and set(cv["per_class"]) == {"cyst", "hemangioma",
+                                                                    "metastasis"}
+
+
+def test_data_errors_name_the_column(study_dir):
+    from livermets.errors import DataError
+    from livermets.study.data import build_feature_data, read_table
+
+    config = load_config(write_config(study_dir, data={"features": "features.csv.gz",
+                                                        "label_column": "outcome"}))
+    with pytest.raises(DataError, match=r"column 'outcome' \(data.label_column\) is not in"):
+        build_feature_data(read_table(config.data.features), config)
+    config = load_config(write_config(study_dir, data={"features": "features.csv.gz",
+                                                        "positive": "cyst"}))
+    with pytest.raises(DataError, match=r"data\.positive 'cyst' is not a class"):
+        build_feature_data(read_table(config.data.features), config)

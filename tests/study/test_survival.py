@@ -1,0 +1,39 @@
+"""Survival variant: Cox on clinical + rad-score, risk groups, C-index and log-rank."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from livermets.study import run_study
+from livermets.study.survival import survival_analysis
+from tests.study.conftest import write_config, write_table
+
+
+def test_cox_risk_groups_on_development_and_external_centre(tmp_path):
+    write_table(tmp_path / "features.csv.gz", n_patients=40)
+    table = pd.read_csv(tmp_path / "features.csv.gz").drop_duplicates("patient_id")
+    rng = np.random.default_rng(0)
+    risk = table["original_firstorder_F0"] + 0.5 * table["cea"]
+    table["time_months"] = rng.exponential(30 * np.exp(-0.8 * (risk - risk.mean())))
+    table["event"] = (rng.random(len(table)) < 0.8).astype(int)
+    table["center"] = np.where(np.arange(len(table)) < 28, "A", "B")
+    table.to_csv(tmp_path / "features.csv.gz", index=False)
+    config = write_config(
+        tmp_path,
+        data={"features": "features.csv.gz", "level": "patient", "positive": "metastasis",
+              "clinical": ["cea"], "time_column": "time_months", "event_column": "event"},
+        models=[{"name": "lr", "select": "anova", "select_params": {"k": 3}}],
+        validation={"design": "external", "test_centres": ["B"], "folds": 3, "bootstrap": 100},
+        survival={"covariates": ["cea"]}, subgroups=[],
+        explain={"shap": False, "permutation": False})
+    result = run_study(config, tmp_path / "out")
+    analysis = survival_analysis(result)
+    assert list(analysis["cox"].index) == ["cea", "rad_score"]
+    assert analysis["cox"].loc["cea", "hr"] > 1
+    dev = analysis["frame"][analysis["frame"]["split"] == "cv"]
+    assert (dev["risk"] == "high").sum() == (dev["risk"] == "low").sum()  # median cut-off
+    assert set(analysis["splits"]) == {"cv", "external"}
+    assert analysis["splits"]["cv"]["c_index"] > 0.6
+    assert 0 <= analysis["splits"]["external"]["logrank"]["p"] <= 1
+    assert ">Survival<" in (tmp_path / "out" / "report.html").read_text()
