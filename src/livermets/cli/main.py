@@ -8,6 +8,7 @@ from livermets import __version__
 from livermets.cli import datasets as datasets_cli
 from livermets.cli import features as features_cli
 from livermets.cli import report as report_cli
+from livermets.cli import segment as segment_cli
 from livermets.cli import stats as stats_cli
 from livermets.cli import study as study_cli
 from livermets.cli import synth as synth_cli
@@ -23,6 +24,7 @@ app.command("demo")(demo)
 synth_cli.register(app)
 app.command("validate")(validate)
 app.command("lesions")(lesions)
+segment_cli.register(app)
 features_cli.register(app)
 study_cli.register(app)
 app.add_typer(datasets_cli.app, name="datasets")

@@ -100,7 +100,7 @@ def make_hemangioma(rng: np.random.Generator, diameter: float, label: str = "hem
                     ) -> Lesion:
     """Hemangioma: blood-pool peripheral nodules, centripetal fill-in; flash or slow subtypes."""
     p_flash = 0.25 if diameter <= 15 else 0.03
-    p_slow = 0.42 + 0.2 * (diameter > 30)
+    p_slow = 0.55 + 0.2 * (diameter > 30)
     u = rng.random()
     subtype = "flash" if u < p_flash else "slow" if u < p_flash + p_slow else "typical"
     nc = rng.normal(41.0, 4.0)
