@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +34,7 @@ def ball(shape, centre, radius_mm, spacing=(0.8, 0.8, 2.5)) -> np.ndarray:
 def make_patient(root: Path, pid: str, shape=(12, 64, 64), lesions=((6, 32, 24, 6.0),)) -> dict:
     """Write one tiny CT patient (air, body, liver, lesions) and return its manifest row."""
     spacing = (0.8, 0.8, 2.5)
-    rng = np.random.default_rng(abs(hash(pid)) % 2**32)
+    rng = np.random.default_rng(zlib.crc32(pid.encode()))  # hash() changes per process
     ct = np.full(shape, -1000, dtype=np.int16)
     body = ball(shape, (shape[0] // 2, 32, 32), 24.0, spacing)
     ct[body] = 40

@@ -36,3 +36,24 @@ def test_demo_end_to_end(cli, tmp_path):
 def test_demo_bad_patients_exits_2(cli, tmp_path):
     code, output = cli("demo", "--out", tmp_path / "d", "--patients", "0")
     assert code == 2 and "--patients" in output and "Traceback" not in output
+
+
+def test_demo_segmentation_step(tmp_path):
+    from livermets.cohort import load_manifest
+    from livermets.demo_segment import add_demo_segmentation
+    from livermets.report import Report
+    from livermets.synth import generate_cohort, make_config
+
+    cohort = generate_cohort(
+        make_config("crlm-vs-hemangioma", 4, 5, scale=2.0), tmp_path / "c", workers=1
+    )
+    manifest = load_manifest(cohort.manifest)
+    report = Report("t", synthetic=True)
+    qa = add_demo_segmentation(report, manifest, tmp_path / "seg", seed=0, iterations=20)
+    centres = manifest.table["center"].astype(str)
+    assert qa.n_patients == int((centres != "A").sum()) > 0
+    liver = qa.structure_summary.set_index("structure").loc["liver"]
+    assert 0.0 <= liver["dice_mean"] <= 1.0
+    assert (tmp_path / "seg" / "qa" / "qa.json").is_file()
+    html = report.render()
+    assert "Segmentation quality" in html and "centre A" in html

@@ -38,6 +38,7 @@ def run_demo(
     workers: int | None = None,
     progress: bool = False,
     on_stage: Callable[[str], None] | None = None,
+    segment: bool = False,
 ) -> DemoResult:
     """Generate the demo cohort, validate it, measure lesions and write ``out/report.html``."""
     out = Path(out)
@@ -70,6 +71,13 @@ def run_demo(
     report = Report(f"livermets demo: {DEMO_TASK} ({patients} synthetic patients)", True)
     add_cohort_sections(report, manifest, lesions, patient_table, out)
     done()
+
+    if segment:
+        done = stage("segmentation and QA")
+        from livermets.demo_segment import add_demo_segmentation
+
+        add_demo_segmentation(report, manifest, out / "segmentation", seed=seed)
+        done()
 
     done = stage("radiomics and model comparison")
     add_demo_models(report, cohort.manifest, out / "study", seed=seed, workers=workers or 2)

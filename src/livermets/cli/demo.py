@@ -14,6 +14,9 @@ def demo(
     patients: int = typer.Option(40, "--patients", help="Number of synthetic patients."),
     seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same results)."),
     workers: int | None = typer.Option(None, "--workers", help="Processes (default: all cores)."),
+    segment: bool = typer.Option(
+        False, "--segment", help="Also train the MONAI segmenter and add the segmentation QA."
+    ),
 ) -> None:
     """Make the built-in synthetic cohort and run the whole study on it (DIR/report.html)."""
     from livermets.demo import run_demo
@@ -25,6 +28,7 @@ def demo(
         workers,
         progress=True,
         on_stage=lambda name: err_console.print(f"[bold]demo:[/] {name}"),
+        segment=segment,
     )
     console.print(
         f"{result.n_patients} synthetic patients, {result.n_lesions} lesions; "
