@@ -30,7 +30,7 @@ def _split_manifest(manifest: Manifest, out: Path) -> tuple[Path, Path]:
 
 
 def add_demo_segmentation(
-    report: Report, manifest: Manifest, out: str | Path, seed: int = 0, iterations: int = 300
+    report: Report, manifest: Manifest, out: str | Path, seed: int = 0, iterations: int = 1000
 ) -> SegmentationQA:
     """Train on centre A, segment the other centre, add the QA section; return the QA."""
     from livermets.segment.monai_model import SegmenterSettings, train_segmenter
