@@ -8,7 +8,7 @@ STAMP_TEST := $(VENV)/.installed-test
 
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: demo test lint install clean
+.PHONY: demo test test-pg lint install clean
 
 # Browser tests use Debian's Chromium (never a browser download); installing it needs root.
 $(CHROMIUM):
@@ -26,7 +26,7 @@ $(STAMP_DEMO): $(BIN)/python pyproject.toml constraints.txt
 	touch $@
 
 $(STAMP_TEST): $(STAMP_DEMO)
-	$(BIN)/pip install --quiet -c constraints.txt -e ".[test,totalseg]"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[test,totalseg,pg]"
 	touch $@
 
 install: $(STAMP_DEMO)
@@ -37,6 +37,10 @@ demo: $(STAMP_DEMO)
 test: $(STAMP_TEST) $(CHROMIUM)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n 2 -q
+
+# reader-study tests against PostgreSQL (installs and starts Debian's server; needs root)
+test-pg: $(STAMP_TEST)
+	url=$$(./.ci/postgres.sh) && LIVERMETS_TEST_PG=$$url $(BIN)/python -m pytest tests/readers -q
 
 lint: $(STAMP_TEST)
 	$(BIN)/ruff check .

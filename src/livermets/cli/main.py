@@ -7,6 +7,7 @@ import typer
 from livermets import __version__
 from livermets.cli import datasets as datasets_cli
 from livermets.cli import features as features_cli
+from livermets.cli import readers as readers_cli
 from livermets.cli import report as report_cli
 from livermets.cli import segment as segment_cli
 from livermets.cli import stats as stats_cli
@@ -29,6 +30,7 @@ features_cli.register(app)
 study_cli.register(app)
 app.add_typer(datasets_cli.app, name="datasets")
 app.add_typer(report_cli.app, name="report")
+readers_cli.register(app)
 app.add_typer(stats_cli.app, name="stats")
 
 

@@ -1,0 +1,54 @@
+"""`livermets readers serve|export`: the reader-study web app and its ratings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from livermets.cli._common import console, new_app, print_json
+
+DEFAULT_DB = "sqlite:///readers.db"
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``readers`` command group to ``app``."""
+    readers = new_app("Reader studies with and without AI: web app and export.")
+
+    @readers.command("serve")
+    def serve(
+        study: Path = typer.Option(..., "--study", help="READER_STUDY.yaml (see docs/readers.md)."),
+        db: str = typer.Option(DEFAULT_DB, "--db", help="sqlite:///FILE.db or postgresql://..."),
+        host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+        port: int = typer.Option(8000, "--port", help="Port to listen on."),
+    ) -> None:
+        """Run the reader-study web app (migrates the database first)."""
+        import uvicorn
+
+        from livermets.readers import create_app, load_study_file
+
+        application = create_app(load_study_file(study), db)
+        console.print(f"Reader study on http://{host}:{port}/ (database {db})")
+        uvicorn.run(application, host=host, port=port, log_level="warning")
+
+    @readers.command("export")
+    def export(
+        db: str = typer.Option(..., "--db", help="Database URL of the study."),
+        out: Path = typer.Option(..., "--out", help="ratings.csv to write."),
+        study: str = typer.Option(None, "--study", help="Study name, if the database has several."),
+        json_out: bool = typer.Option(False, "--json", help="Print a JSON summary."),
+    ) -> None:
+        """Export the ratings (reader, modality, case, truth, rating, time_s, ...) to CSV."""
+        from livermets.readers import export_ratings
+
+        frame = export_ratings(db, out, study)
+        summary = {"out": str(out), "ratings": len(frame), "readers": frame["reader"].nunique(),
+                   "cases": frame["case"].nunique(),
+                   "modalities": sorted(frame["modality"].unique())}
+        if json_out:
+            print_json(summary)
+        else:
+            console.print(f"{summary['ratings']} ratings of {summary['readers']} readers on "
+                          f"{summary['cases']} cases written to {out}")
+
+    app.add_typer(readers, name="readers")

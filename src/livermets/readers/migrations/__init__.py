@@ -1,0 +1,1 @@
+"""Alembic migrations of the reader-study database (env and versions ship with the package)."""
