@@ -35,3 +35,26 @@ def cohort(
             progress=advance,
         )
     console.print(f"report written: {out / 'report.html'} (tables in {out / 'tables'})")
+
+
+@app.command("readers")
+def readers(
+    ratings: Path = typer.Argument(..., help="Ratings CSV from `livermets readers export`."),
+    out: Path = typer.Option(..., "--out", help="Output folder for report.html and tables."),
+    synthetic: bool = typer.Option(
+        False, "--synthetic", help="Mark the report as made from synthetic data."
+    ),
+) -> None:
+    """Reader-study section: reader AUCs with / without AI, MRMC, size groups, reading times."""
+    import pandas as pd
+
+    from livermets.errors import InputFileError
+    from livermets.report import Report
+    from livermets.report.readers import add_reader_sections
+
+    if not ratings.is_file():
+        raise InputFileError(f"ratings file {ratings} does not exist.")
+    report = Report(f"livermets reader study: {ratings.stem}", synthetic)
+    add_reader_sections(report, pd.read_csv(ratings), out)
+    report.write(out / "report.html")
+    console.print(f"report written: {out / 'report.html'} (tables in {out / 'tables'})")
