@@ -23,7 +23,7 @@ def test_demo_end_to_end(cli, tmp_path):
         "synthetic cohort",
         "validation",
         "lesions and cohort report",
-        "radiomics and model comparison",
+        "radiomics and model comparison", "CNN on lesion crops",
     ]
     metrics = json.loads((out / "study" / "metrics.json").read_text())
     assert metrics

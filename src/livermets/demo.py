@@ -39,6 +39,7 @@ def run_demo(
     progress: bool = False,
     on_stage: Callable[[str], None] | None = None,
     segment: bool = False,
+    cnn: bool = True,
 ) -> DemoResult:
     """Generate the demo cohort, validate it, measure lesions and write ``out/report.html``."""
     out = Path(out)
@@ -81,7 +82,14 @@ def run_demo(
 
     done = stage("radiomics and model comparison")
     add_demo_models(report, cohort.manifest, out / "study", seed=seed, workers=workers or 2)
-    report_path = report.write(out / "report.html")
     done()
+
+    if cnn:
+        done = stage("CNN on lesion crops")
+        from livermets.deep.demo import add_demo_cnn
+
+        add_demo_cnn(report, cohort.manifest, out / "study", seed=seed, workers=workers or 2)
+        done()
+    report_path = report.write(out / "report.html")
     write_text(out / "timings.json", json.dumps(timings, indent=2))
     return DemoResult(out, report_path, cohort.manifest, len(patient_table), len(lesions), timings)

@@ -14,6 +14,9 @@ def demo(
     patients: int = typer.Option(40, "--patients", help="Number of synthetic patients."),
     seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same results)."),
     workers: int | None = typer.Option(None, "--workers", help="Processes (default: all cores)."),
+    cnn: bool = typer.Option(
+        True, "--cnn/--no-cnn", help="Train the small CNN (DenseNet-121, 64 px) on lesion crops."
+    ),
     segment: bool = typer.Option(
         False, "--segment", help="Also train the MONAI segmenter and add the segmentation QA."
     ),
@@ -29,6 +32,7 @@ def demo(
         progress=True,
         on_stage=lambda name: err_console.print(f"[bold]demo:[/] {name}"),
         segment=segment,
+        cnn=cnn,
     )
     console.print(
         f"{result.n_patients} synthetic patients, {result.n_lesions} lesions; "

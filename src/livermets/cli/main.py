@@ -6,6 +6,7 @@ import typer
 
 from livermets import __version__
 from livermets.cli import datasets as datasets_cli
+from livermets.cli import deep as deep_cli
 from livermets.cli import features as features_cli
 from livermets.cli import readers as readers_cli
 from livermets.cli import report as report_cli
@@ -28,6 +29,7 @@ app.command("lesions")(lesions)
 segment_cli.register(app)
 features_cli.register(app)
 study_cli.register(app)
+deep_cli.register(app)
 app.add_typer(datasets_cli.app, name="datasets")
 app.add_typer(report_cli.app, name="report")
 readers_cli.register(app)

@@ -10,6 +10,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from livermets.deep.config import DeepModelSpec
 from livermets.errors import ConfigError
 from livermets.models.pipeline import PipelineSpec
 from livermets.models.validation import Tuning
@@ -121,6 +122,7 @@ class StudyConfig(_Strict):
     task: Literal["binary", "multiclass"] = "binary"
     aggregation: Literal["max", "mean", "largest", "vote"] = "max"
     models: list[PipelineSpec] = Field(min_length=1)
+    deep: list[DeepModelSpec] = Field(default_factory=list)
     validation: Validation = Validation()
     subgroups: list[str] = Field(default_factory=lambda: ["size_group"])
     clinical: ClinicalSpec | None = None
@@ -133,7 +135,7 @@ class StudyConfig(_Strict):
 
     @model_validator(mode="after")
     def _unique_models(self) -> StudyConfig:
-        names = [m.name for m in self.models]
+        names = [m.name for m in [*self.models, *self.deep]]
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
             raise ValueError(f"model names must be unique; repeated: {twice}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -34,42 +35,75 @@ def _input_table(model: Any, path: Path, workers: int) -> pd.DataFrame:
     params = params_from_dict(extraction["params"], source="the model's radiomics parameters")
     manifest = load_manifest(path)
     result = extract_cohort(manifest, params, workers=workers)
-    features = feature_table(result, params, model.card["level"],
-                             get_engine(params.engine).version())
-    extra = [c for c in manifest.table.columns if c not in features.columns
-             and c in model.card["clinical_encoding"]]
+    features = feature_table(
+        result, params, model.card["level"], get_engine(params.engine).version()
+    )
+    extra = [
+        c
+        for c in manifest.table.columns
+        if c not in features.columns and c in model.card["clinical_encoding"]
+    ]
     if extra:
-        features = features.merge(manifest.table[["patient_id", *extra]], on="patient_id",
-                                  how="left")
+        features = features.merge(
+            manifest.table[["patient_id", *extra]], on="patient_id", how="left"
+        )
     return features
 
 
-def predict(model_dir: str | Path, input_path: str | Path, out: str | Path,
-            aggregation: str = "max", workers: int = 1) -> dict[str, Any]:
+def predict(
+    model_dir: str | Path,
+    input_path: str | Path,
+    out: str | Path,
+    aggregation: str = "max",
+    workers: int = 1,
+) -> dict[str, Any]:
     """Write per-case (and, for lesion models, per-patient) predictions; return a summary."""
+    card = Path(model_dir) / "card.json"
+    if card.is_file() and json.loads(card.read_text()).get("kind") == "deep":
+        from livermets.deep.study import predict_deep
+
+        return predict_deep(model_dir, input_path, out)
     model = load_model(model_dir)
     out = Path(out)
     table = _input_table(model, Path(input_path), workers)
     predictions = predict_table(model, table)
     write_table(predictions, out)
-    summary: dict[str, Any] = {"model": model.card["model"], "rows": len(predictions),
-                               "out": str(out), "threshold": model.card.get("threshold")}
+    summary: dict[str, Any] = {
+        "model": model.card["model"],
+        "rows": len(predictions),
+        "out": str(out),
+        "threshold": model.card.get("threshold"),
+    }
     if model.card["level"] == "lesion" and "y_prob" in predictions and "lesion_id" in predictions:
         frame = predictions.assign(repeat=0, fold=0, split="new", y_true="?")
         diameter = None
         if "diameter_mm" in table.columns:
-            diameter = pd.DataFrame({"patient_id": predictions["patient_id"],
-                                     "lesion_id": predictions["lesion_id"],
-                                     "diameter_mm": table["diameter_mm"].to_numpy()})
+            diameter = pd.DataFrame(
+                {
+                    "patient_id": predictions["patient_id"],
+                    "lesion_id": predictions["lesion_id"],
+                    "diameter_mm": table["diameter_mm"].to_numpy(),
+                }
+            )
         cut = model.card.get("threshold")
-        cuts = pd.DataFrame({"model": [model.card["model"]], "repeat": [0], "fold": [0],
-                             "threshold": [0.5 if cut is None else cut]})
+        cuts = pd.DataFrame(
+            {
+                "model": [model.card["model"]],
+                "repeat": [0],
+                "fold": [0],
+                "threshold": [0.5 if cut is None else cut],
+            }
+        )
         patients = aggregate_patients(frame, aggregation, model.card["positive"], diameter, cuts)
         patient_cut = 0.5 if aggregation == "vote" or cut is None else float(cut)
         patients = patients[["patient_id", "model", "y_prob"]].assign(
             aggregation=aggregation,
-            y_pred=lambda d: d["y_prob"].ge(patient_cut).map(
-                {True: model.card["classes"][1], False: model.card["classes"][0]}))
+            y_pred=lambda d: (
+                d["y_prob"]
+                .ge(patient_cut)
+                .map({True: model.card["classes"][1], False: model.card["classes"][0]})
+            ),
+        )
         patient_out = out.with_name(f"{out.stem}_patients{out.suffix}")
         write_table(patients, patient_out)
         summary["patients"] = len(patients)

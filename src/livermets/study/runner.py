@@ -219,6 +219,10 @@ def run_study(
         else:
             hits.append(f"cv:{spec.name}")
         outcomes.extend(cached)
+    if config.deep:
+        from livermets.deep.study import run_deep_models
+
+        outcomes.extend(run_deep_models(config, data, folds, development, out, progress))
     predictions = predictions_table(outcomes, data)
     thresholds = thresholds_table(outcomes)
     write_table(predictions, out / "predictions.parquet")
@@ -260,7 +264,8 @@ def run_study(
                                          metrics, hits)
     done()
 
-    result = StudyResult(config, out, data, table, specs, development, folds, outcomes,
+    result = StudyResult(config, out, data, table, [*specs, *config.deep], development, folds,
+                         outcomes,
                          predictions, thresholds, patient_predictions, metrics, finals, timings,
                          hits, radiomics)
     done = stage("report")

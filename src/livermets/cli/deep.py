@@ -1,0 +1,59 @@
+"""`livermets deep predict|embed|crops`: thin wrappers over livermets.deep (torch loaded lazily)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from livermets.cli._common import console, new_app, print_json
+from livermets.errors import ConfigError
+
+
+def _check_out(out: Path) -> None:
+    if out.suffix not in (".parquet", ".csv"):
+        raise ConfigError(f"--out {out}: use a .parquet or .csv file name.")
+
+
+def predict(
+    model_dir: Path = typer.Argument(..., help="A deep model folder: DIR/models/NAME."),
+    manifest: Path = typer.Argument(..., help="Cohort manifest (CSV) of the new patients."),
+    out: Path = typer.Option(..., "--out", help="Lesion predictions (.parquet or .csv)."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
+) -> None:
+    """Apply a frozen deep model to a cohort: lesion and patient predictions."""
+    from livermets.deep.study import predict_deep
+
+    _check_out(out)
+    summary = predict_deep(model_dir, manifest, out)
+    if as_json:
+        print_json(summary)
+    else:
+        console.print(f"wrote {summary['out']} ({summary['rows']} lesions) and "
+                      f"{summary['patients_out']}", highlight=False)
+
+
+def embed(
+    model_dir: Path = typer.Argument(..., help="A deep model folder: DIR/models/NAME."),
+    manifest: Path = typer.Argument(..., help="Cohort manifest (CSV)."),
+    out: Path = typer.Option(..., "--out", help="Feature table (.parquet or .csv)."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
+) -> None:
+    """Export the penultimate-layer embedding of every lesion as a feature table."""
+    from livermets.deep.study import export_embeddings
+
+    _check_out(out)
+    summary = export_embeddings(model_dir, manifest, out)
+    if as_json:
+        print_json(summary)
+    else:
+        console.print(f"wrote {summary['out']} ({summary['rows']} lesions, "
+                      f"{summary['features']} features)", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``deep`` group (predict, embed) to ``app``."""
+    deep_app = new_app("Deep lesion classifiers: apply a frozen CNN, export its embeddings.")
+    deep_app.command("predict")(predict)
+    deep_app.command("embed")(embed)
+    app.add_typer(deep_app, name="deep")

@@ -1,0 +1,289 @@
+"""Deep models inside a study: same folds and predictions table as the classical models, a frozen
+deep model folder, and prediction with it on a new cohort manifest."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+import torch
+
+from livermets import __version__
+from livermets._atomic import atomic_path, write_table, write_text
+from livermets.deep.aggregate import lesion_probabilities, patient_probabilities
+from livermets.deep.config import DeepModelSpec
+from livermets.deep.crops import CropSet, build_crops
+from livermets.deep.train import TrainResult, build_model, predict_crops, train_lesion_model
+from livermets.errors import ConfigError, DataError, InputFileError
+from livermets.models.frozen import file_sha256, package_versions
+from livermets.models.validation import FeatureData, Fold, FoldOutcome, derive_seed
+from livermets.models.validation import youden_threshold as _youden
+
+WEIGHTS = "model.pt"
+CARD = "card.json"
+
+
+def lesion_crops(manifest_path: str | Path, spec: DeepModelSpec, cache: Path | None) -> CropSet:
+    """Crops of every lesion of a manifest (lesions measured with the default settings)."""
+    from livermets.cohort import load_manifest
+    from livermets.lesions import LesionSettings, build_lesion_tables
+
+    manifest = load_manifest(manifest_path)
+    lesions, _ = build_lesion_tables(manifest, LesionSettings())
+    return build_crops(manifest, lesions, spec.crops, cache)
+
+
+def _row_index(crops: CropSet, data: FeatureData) -> np.ndarray:
+    """For every crop, the study row of its lesion (or patient) (-1 when not a study row)."""
+    pids = crops.meta["patient_id"].astype(str).to_numpy()
+    if data.lesion_id is None:
+        lookup = {p: k for k, p in enumerate(data.patient_id.astype(str))}
+        return np.array([lookup.get(p, -1) for p in pids])
+    lookup = {(p, str(lesion)): k for k, (p, lesion) in
+              enumerate(zip(data.patient_id.astype(str), data.lesion_id, strict=True))}
+    lids = crops.meta["lesion_id"].astype(str).to_numpy()
+    return np.array([lookup.get((p, lesion), -1) for p, lesion in zip(pids, lids, strict=True)])
+
+
+def _row_probabilities(crops: CropSet, prob: np.ndarray, data: FeatureData, wanted: np.ndarray,
+                       how: str) -> np.ndarray:
+    """Crop probabilities aggregated to the study rows ``wanted`` (slice -> lesion -> patient)."""
+    keys, lesion_prob = lesion_probabilities(crops.meta, prob, how)  # type: ignore[arg-type]
+    if data.lesion_id is None:
+        keys, lesion_prob = patient_probabilities(keys, lesion_prob, "max")
+        index = {p: k for k, p in enumerate(keys["patient_id"])}
+        order = [index.get(str(p), -1) for p in data.patient_id[wanted]]
+    else:
+        index = {(p, lesion): k for k, (p, lesion) in
+                 enumerate(zip(keys["patient_id"], keys["lesion_id"], strict=True))}
+        order = [index.get((str(p), str(lesion)), -1) for p, lesion in
+                 zip(data.patient_id[wanted], data.lesion_id[wanted], strict=True)]
+    if min(order, default=0) < 0:
+        raise DataError("some study rows have no lesion crop; check the lesion masks.")
+    return lesion_prob[np.asarray(order, dtype=int)]
+
+
+def _clinical(spec: DeepModelSpec, data: FeatureData, rows: np.ndarray) -> np.ndarray | None:
+    """Per-crop clinical vector (from the study's encoded clinical columns) or None."""
+    if spec.inputs != "image+clinical":
+        return None
+    if not data.clinical_columns:
+        raise ConfigError(
+            f"deep model {spec.name!r} has inputs image+clinical but data.clinical is empty; "
+            "list the clinical variables under data.clinical."
+        )
+    return data.X[data.clinical_columns].to_numpy(dtype=np.float32)[rows]
+
+
+def fit_rows(spec: DeepModelSpec, crops: CropSet, rows: np.ndarray, data: FeatureData,
+             train: np.ndarray, seed: int, checkpoint: Path | None) -> tuple[TrainResult, float]:
+    """Train on the crops of study rows ``train``; the result and its Youden threshold."""
+    mask = np.isin(rows, train)
+    sub = crops.subset(np.flatnonzero(mask))
+    y = data.y[rows[mask]]
+    result = train_lesion_model(sub, y, list(data.classes), spec, seed,
+                                _clinical(spec, data, rows[mask]), checkpoint)
+    threshold = float("nan")
+    if data.binary:
+        keys, lp = lesion_probabilities(sub.meta.iloc[result.val_rows], result.val_prob,
+                                        spec.lesion_aggregation)
+        lookup = dict(zip(zip(sub.meta["patient_id"], sub.meta["lesion_id"], strict=True), y,
+                          strict=True))
+        ly = np.array([lookup[k] for k in zip(keys["patient_id"], keys["lesion_id"],
+                                              strict=True)])
+        cut = _youden(ly, lp[:, 1])
+        # an infinite Youden cut ("call nothing positive") is kept inside the probability range
+        threshold = float("nan") if cut is None else float(np.clip(cut, 0.0, 1.0))
+    return result, threshold
+
+
+def _predict_rows(spec: DeepModelSpec, result: TrainResult, crops: CropSet, rows: np.ndarray,
+                  data: FeatureData, test: np.ndarray) -> np.ndarray:
+    mask = np.isin(rows, test)
+    sub = crops.subset(np.flatnonzero(mask))
+    clin = _clinical(spec, data, rows[mask])
+    if clin is not None:
+        clin = np.nan_to_num((clin - result.clinical_mean) / result.clinical_std).astype(
+            np.float32)
+    prob = predict_crops(result.model, sub, clin)
+    return _row_probabilities(sub, prob, data, test, spec.lesion_aggregation)
+
+
+def run_deep_models(config: Any, data: FeatureData, folds: Sequence[Fold],
+                    development: np.ndarray, out: Path, progress: bool = False
+                    ) -> list[FoldOutcome]:
+    """Cross-validate every ``config.deep`` model on the study's folds; save final models."""
+    outcomes: list[FoldOutcome] = []
+    for spec in config.deep:
+        manifest = spec.manifest or config.data.manifest
+        if manifest is None:
+            raise ConfigError(
+                f"deep model {spec.name!r} needs images: set data.manifest or deep[].manifest."
+            )
+        crops = lesion_crops(manifest, spec, out / "cache" / "deep")
+        rows = _row_index(crops, data)
+        keep = rows >= 0
+        crops, rows = crops.subset(np.flatnonzero(keep)), rows[keep]
+        key = config.fingerprint(spec.model_dump(mode="json"), __version__, "deep",
+                                 data.patient_id.tolist(), data.y.tolist())
+        for fold in folds:
+            tag = f"{spec.name}-{key}-r{fold.repeat}f{fold.fold}{fold.split}"
+            path = out / "cache" / f"deep-{tag}.joblib"
+            if path.is_file():
+                outcomes.append(joblib.load(path))
+                continue
+            seed = derive_seed(config.seed, spec.name, fold.repeat, fold.fold, fold.split)
+            result, cut = fit_rows(spec, crops, rows, data, fold.train, seed,
+                                   out / "cache" / "deep" / tag)
+            prob = _predict_rows(spec, result, crops, rows, data, fold.test)
+            outcome = FoldOutcome(spec.name, fold, prob, None if np.isnan(cut) else cut, [],
+                                  spec.model_dump(mode="json", exclude={"name", "manifest"}),
+                                  result.best_val_auc)
+            with atomic_path(path) as tmp:
+                joblib.dump(outcome, tmp)
+            outcomes.append(outcome)
+            if progress:
+                from livermets.cli._common import err_console
+
+                err_console.print(f"  {spec.name}: fold {len(outcomes)}/{len(folds)}")
+        if spec.final_model:
+            seed = derive_seed(config.seed, spec.name, "final")
+            result, cut = fit_rows(spec, crops, rows, data, development, seed,
+                                   out / "cache" / "deep" / f"{spec.name}-{key}-final")
+            save_deep_model(out / "models" / spec.name, spec, result, data, crops,
+                            None if np.isnan(cut) else cut, config)
+    return outcomes
+
+
+def save_deep_model(folder: Path, spec: DeepModelSpec, result: TrainResult, data: FeatureData,
+                    crops: CropSet, threshold: float | None, config: Any = None) -> Path:
+    """Write the frozen deep model: ``model.pt`` (weights) and ``card.json``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with atomic_path(folder / WEIGHTS) as tmp:
+        torch.save(result.model.state_dict(), tmp)
+    card = {
+        "model": spec.name, "kind": "deep", "spec": spec.model_dump(mode="json"),
+        "classes": [c.item() if isinstance(c, np.generic) else c for c in data.classes],
+        "positive": str(data.classes[-1]) if data.binary else None,
+        "level": "lesion" if data.lesion_id is not None else "patient",
+        "threshold": threshold,
+        "threshold_rule": "Youden index on the inner validation patients",
+        "phases": crops.phases, "channels_per_phase": crops.channels_per_phase,
+        "clinical_columns": list(data.clinical_columns) if spec.inputs != "image" else [],
+        "clinical_encoding": _encoding(config, data) if spec.inputs != "image" else {},
+        "clinical_mean": None if result.clinical_mean is None else result.clinical_mean.tolist(),
+        "clinical_std": None if result.clinical_std is None else result.clinical_std.tolist(),
+        "best_epoch": result.best_epoch, "best_val_auc": result.best_val_auc,
+        "history": result.history,
+        "synthetic": bool(getattr(config, "synthetic", False)),
+        "model_file": WEIGHTS, "model_sha256": file_sha256(folder / WEIGHTS),
+        "versions": {**package_versions(), "torch": torch.__version__},
+    }
+    write_text(folder / CARD, json.dumps(card, indent=2, default=str))
+    return folder
+
+
+def _encoding(config: Any, data: FeatureData) -> dict[str, list[str]]:
+    """The study's clinical encoding (numeric: [], text: indicator levels) from its columns."""
+    names = list(getattr(getattr(config, "data", None), "clinical", []) or [])
+    out: dict[str, list[str]] = {}
+    for name in names:
+        if name in data.clinical_columns:
+            out[name] = []
+        else:
+            out[name] = [c[len(name) + 1:] for c in data.clinical_columns
+                         if c.startswith(f"{name}_")]
+    return out
+
+
+def load_deep_model(folder: str | Path) -> tuple[dict[str, Any], torch.nn.Module]:
+    """A frozen deep model's card and network (weights checked against the card's hash)."""
+    folder = Path(folder)
+    if not (folder / CARD).is_file():
+        raise InputFileError(f"{folder} has no {CARD}; pass a folder DIR/models/NAME.")
+    card = json.loads((folder / CARD).read_text(encoding="utf-8"))
+    if card.get("kind") != "deep":
+        raise InputFileError(f"{folder} is not a deep model (use `livermets predict`).")
+    if file_sha256(folder / WEIGHTS) != card["model_sha256"]:
+        raise DataError(f"{folder / WEIGHTS} does not match its card's hash; re-run the study.")
+    spec = DeepModelSpec.model_validate(card["spec"])
+    template = CropSet(np.zeros((1,)), np.zeros((1, len(card["phases"])), bool), pd.DataFrame(),
+                       card["phases"], card["channels_per_phase"], spec.crops)
+    model = build_model(spec.model_copy(update={"network": spec.network.model_copy(
+        update={"weights": None})}), template, len(card["classes"]),
+        len(card["clinical_columns"]))
+    model.load_state_dict(torch.load(folder / WEIGHTS, map_location="cpu", weights_only=True))
+    return card, model.eval()
+
+
+def predict_deep(model_dir: str | Path, manifest: str | Path, out: str | Path,
+                 cache: str | Path | None = None) -> dict[str, Any]:
+    """Per-lesion and per-patient predictions of a frozen deep model on a cohort manifest."""
+    card, model = load_deep_model(model_dir)
+    spec = DeepModelSpec.model_validate(card["spec"])
+    crops = lesion_crops(manifest, spec, Path(cache) if cache else None)
+    if list(crops.phases) != list(card["phases"]):
+        raise DataError(f"the model was trained on phases {card['phases']}, the manifest has "
+                        f"{crops.phases}.")
+    clinical = None
+    if card["clinical_columns"]:
+        from livermets.cohort import load_manifest
+        from livermets.models.frozen import encode_clinical
+
+        table = load_manifest(manifest).table
+        missing = [c for c in card["clinical_encoding"] if c not in table.columns]
+        if missing:
+            raise DataError(f"the manifest lacks clinical columns {missing} the model needs.")
+        encoded = encode_clinical(table, card["clinical_encoding"])
+        per_patient = dict(zip(table["patient_id"].astype(str),
+                               encoded[card["clinical_columns"]].to_numpy(np.float32),
+                               strict=True))
+        raw = np.stack([per_patient[p] for p in crops.meta["patient_id"]])
+        clinical = np.nan_to_num((raw - np.asarray(card["clinical_mean"]))
+                                 / np.asarray(card["clinical_std"])).astype(np.float32)
+    prob = predict_crops(model, crops, clinical)
+    keys, lesion_prob = lesion_probabilities(crops.meta, prob, spec.lesion_aggregation)
+    classes = card["classes"]
+    table = keys.assign(model=card["model"])
+    cut = card.get("threshold")
+    if len(classes) == 2:
+        table["y_prob"] = lesion_prob[:, 1]
+        table["y_pred"] = np.where(lesion_prob[:, 1] >= (0.5 if cut is None else cut),
+                                   classes[1], classes[0])
+    else:
+        for k, name in enumerate(classes):
+            table[f"p_{name}"] = lesion_prob[:, k]
+        table["y_pred"] = np.asarray(classes, dtype=object)[lesion_prob.argmax(1)]
+    out = Path(out)
+    write_table(table, out)
+    pkeys, pprob = patient_probabilities(keys, lesion_prob, "max" if len(classes) == 2
+                                         else "max_lesion")
+    patients = pkeys.assign(model=card["model"])
+    for k, name in enumerate(classes):
+        patients[f"p_{name}"] = pprob[:, k]
+    patient_out = out.with_name(f"{out.stem}_patients{out.suffix}")
+    write_table(patients, patient_out)
+    return {"model": card["model"], "rows": len(table), "patients": len(patients),
+            "out": str(out), "patients_out": str(patient_out), "threshold": cut}
+
+
+def export_embeddings(model_dir: str | Path, manifest: str | Path,
+                      out: str | Path) -> dict[str, Any]:
+    """Write the penultimate-layer embedding of every lesion of ``manifest`` as a feature table."""
+    from livermets.deep.explain import embedding_table
+
+    card, model = load_deep_model(model_dir)
+    if card["clinical_columns"]:
+        raise ConfigError("embeddings of an image + clinical model would mix in the clinical "
+                          "vector; export them from an image-only model.")
+    spec = DeepModelSpec.model_validate(card["spec"])
+    crops = lesion_crops(manifest, spec, None)
+    table = embedding_table(model, crops, prefix=f"deep_{card['model']}")
+    write_table(table, Path(out))
+    return {"model": card["model"], "out": str(out), "rows": len(table),
+            "features": table.shape[1] - 3}
