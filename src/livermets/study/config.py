@@ -14,6 +14,7 @@ from livermets.deep.config import DeepModelSpec
 from livermets.errors import ConfigError
 from livermets.models.pipeline import PipelineSpec
 from livermets.models.validation import Tuning
+from livermets.study.segmentation import SegmentationSpec
 
 
 class _Strict(BaseModel):
@@ -123,6 +124,7 @@ class StudyConfig(_Strict):
     aggregation: Literal["max", "mean", "largest", "vote"] = "max"
     models: list[PipelineSpec] = Field(min_length=1)
     deep: list[DeepModelSpec] = Field(default_factory=list)
+    segmentation: SegmentationSpec | None = None
     validation: Validation = Validation()
     subgroups: list[str] = Field(default_factory=lambda: ["size_group"])
     clinical: ClinicalSpec | None = None

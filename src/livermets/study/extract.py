@@ -35,6 +35,12 @@ def extract_features(config: StudyConfig, out: Path, workers: int = 1
     assert config.data.manifest is not None
     params = resolve_params(config.data.radiomics_params)
     manifest = load_manifest(config.data.manifest)
+    if config.segmentation is not None:  # masks from a backend instead of the given files
+        from livermets.study.segmentation import segmented_manifest
+
+        manifest = segmented_manifest(
+            config.segmentation, manifest, out / "segmentation", config.data.level
+        )
     result = extract_cohort(manifest, params, cache_dir=out / "cache" / "radiomics",
                             workers=workers, scheduler=params.compute.scheduler)
     engine_version = get_engine(params.engine).version()
