@@ -5,7 +5,7 @@ mask_path)`` per lesion, on the full CT, with one mask file per lesion. livermet
 once, crops each lesion (plus the margin its filters need) and spreads lesions over workers.
 Both use pyradiomics' defaults (107 original features); values must agree to 1e-6.
 
-    .venv/bin/python benchmarks/radiomics.py --work /tmp/radiomics-bench [--cores 0,1]
+    .venv/bin/python benchmarks/radiomics.py --work /tmp/radiomics-bench [--cores 0,1] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -134,6 +134,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=None, help="Working folder (kept).")
     parser.add_argument("--cores", default=None, help="Pin to these CPU ids, e.g. 0,1.")
     parser.add_argument("--skip-naive", action="store_true")
+    parser.add_argument("--repeats", type=int, default=3, help="Runs per row (median shown).")
     args = parser.parse_args()
     if args.cores:
         os.sched_setaffinity(0, {int(c) for c in args.cores.split(",")})
@@ -149,25 +150,33 @@ def main() -> None:
     n = len(masks)
     rows = []
     reference = None
+    def repeated(run: object) -> tuple[object, float, float]:
+        """Median seconds and peak memory over ``--repeats`` runs of ``run()``."""
+        times, peaks = [], []
+        for _ in range(max(args.repeats, 1)):
+            with PeakMemory() as mem:
+                table, seconds = run()  # type: ignore[operator]
+            times.append(seconds)
+            peaks.append(mem.peak)
+        return table, float(np.median(times)), float(max(peaks))
+
     if not args.skip_naive:
-        with PeakMemory() as mem:
-            reference, seconds = naive(masks)
-        rows.append(("naive pyradiomics loop", seconds, mem.peak, 0.0))
+        reference, seconds, peak = repeated(lambda: naive(masks))
+        rows.append(("naive pyradiomics loop", seconds, peak, 0.0))
     for workers in (1, 2):
-        with PeakMemory() as mem:
-            table, seconds = livermets_run(manifest, workers)
+        table, seconds, peak = repeated(lambda w=workers: livermets_run(manifest, w))
         diff = max_difference(reference, table) if reference is not None else float("nan")
-        rows.append((f"livermets --workers {workers}", seconds, mem.peak, diff))
+        rows.append((f"livermets --workers {workers}", seconds, peak, diff))
     from distributed import Client, LocalCluster
 
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                       dashboard_address=None) as cluster, Client(cluster) as client:  # fmt: skip
-        with PeakMemory() as mem:
-            table, seconds = livermets_run(manifest, scheduler=client)
+        table, seconds, peak = repeated(lambda: livermets_run(manifest, scheduler=client))
         diff = max_difference(reference, table) if reference is not None else float("nan")
-        rows.append(("livermets on Dask (2 workers)", seconds, mem.peak, diff))
+        rows.append(("livermets on Dask (2 workers)", seconds, peak, diff))
     cpus = len(os.sched_getaffinity(0))
-    print(f"\nIRCADb patients 1 and 17: {n} lesions, 107 original features, {cpus} CPUs\n")
+    print(f"\nIRCADb patients 1 and 17: {n} lesions, 107 original features, {cpus} CPUs, "
+          f"median of {args.repeats} runs\n")
     print("| run | seconds | lesions/s | x naive | peak RSS (MiB) | max rel. diff vs naive |")
     print("|---|---|---|---|---|---|")
     base = n / rows[0][1] if not args.skip_naive else None
