@@ -105,6 +105,12 @@ def test_deep_model_in_study_and_predict(synth_cohort, tmp_path):
     patients = pd.read_parquet(tmp_path / "new_patients.parquet")
     assert len(patients) == lesions["patient_id"].nunique()
     assert np.allclose(patients[["p_hemangioma", "p_metastasis"]].sum(1), 1.0)
+    # `livermets predict` (the frozen-model command of every study) dispatches deep models
+    from livermets.study import predict
+
+    again_summary = predict(out / "models" / "cnn", manifest.path, tmp_path / "via_predict.parquet")
+    assert again_summary["rows"] == summary["rows"]
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "via_predict.parquet"), new)
     clin_card = json.loads((out / "models" / "cnn_clin" / "card.json").read_text())
     assert clin_card["clinical_encoding"] == {"cea": [], "sex": ["M"]}
     predict_deep(out / "models" / "cnn_clin", manifest.path, tmp_path / "clin.csv")
