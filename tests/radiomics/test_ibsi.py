@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import SimpleITK as sitk
 
 from livermets.radiomics import get_engine, preset_params
 from livermets.radiomics.ibsi import compare_ibsi, ibsi_tag, read_reference
+from livermets.radiomics.preprocessing import ibsi_lattice, ibsi_resample
 from tests.helpers import SHARED_DATA
 
 IBSI = SHARED_DATA / "ibsi"
@@ -96,20 +98,67 @@ def test_ct_phantom_config_a():
     assert comparison.compliant_failures().empty
 
 
-def test_ct_phantom_config_c_deviations():
-    """Config C needs IBSI interpolation and bin anchoring, which pyradiomics does not do."""
+def test_ct_phantom_config_c():
+    """Config C with IBSI pre-processing (centre-aligned grid, interpolated mask, rounding,
+    bins from -1000 HU) before pyradiomics."""
     comparison = _run(CT, "ibsi-config-c", "ibsi_1_reference_values_config_C.csv")
-    counts = _counts(comparison)
-    assert counts == {
-        "Morphology": (3, 11), "Statistics": (1, 15), "Intensity histogram": (0, 2),
-        "Co-occurrence matrix (3D, averaged)": (3, 25), "Run length matrix (3D, averaged)": (5, 16),
-        "Size zone matrix (3D)": (2, 16), "Neighbourhood grey tone difference matrix (3D)": (1, 5),
-        "Neighbouring grey level dependence matrix (3D)": (2, 14),
+    assert _counts(comparison) == {
+        "Morphology": (11, 11), "Statistics": (15, 15), "Intensity histogram": (2, 2),
+        "Co-occurrence matrix (3D, averaged)": (25, 25),
+        "Run length matrix (3D, averaged)": (16, 16), "Size zone matrix (3D)": (16, 16),
+        "Neighbourhood grey tone difference matrix (3D)": (5, 5),
+        "Neighbouring grey level dependence matrix (3D)": (14, 14),
     }  # fmt: skip
+    assert comparison.compliant_failures().empty
+
+
+def test_ct_phantom_config_c_with_pyradiomics_preprocessing():
+    """pyradiomics' own pre-processing misses config C: bins start at -925, not -1000 HU, and
+    the nearest-neighbour mask on a corner-aligned grid has 2 % fewer voxels."""
+    comparison = _run(
+        CT,
+        "ibsi-config-c",
+        "ibsi_1_reference_values_config_C.csv",
+        preprocessing="pyradiomics",
+        resampling=preset_params("ibsi-config-c").extraction.resampling.model_copy(
+            update={"round_intensities": False}
+        ),
+    )
     rows = comparison.rows.set_index("tag")
-    # bins start at floor(min/25)*25 = -925 (pyradiomics), not at -1000 (IBSI): a 3-bin shift
     shift = rows.loc["cm_joint_avg_3D_avg", "reference"] - rows.loc["cm_joint_avg_3D_avg", "value"]
     assert shift == pytest.approx(2.78, abs=0.05)
-    # nearest-neighbour mask resampling on a corner-aligned grid: 2 % fewer ROI voxels
     volume = rows.loc["morph_vol_approx"]
     assert volume["value"] / volume["reference"] == pytest.approx(0.9806, abs=1e-3)
+    assert not comparison.compliant_failures().empty
+
+
+def test_ibsi_resampling_of_a_window_matches_the_whole_image():
+    """The pipeline's windows land on the IBSI grid of the whole image, with the same features."""
+    extraction = preset_params("ibsi-config-c").extraction
+    image = sitk.ReadImage(str(CT / "image" / "phantom.nii.gz"))
+    mask = sitk.Cast(sitk.ReadImage(str(CT / "mask" / "mask.nii.gz")) > 0, sitk.sitkUInt8)
+    full_image, full_masks = ibsi_resample(image, {"roi": mask}, extraction)
+    window = (slice(37, 170), slice(41, 160), slice(3, 57))  # x, y, z: the ROI + a margin
+    win_image, win_masks = ibsi_resample(
+        image[window], {"roi": mask[window]}, extraction,
+        full_origin=image.GetOrigin(), full_size=image.GetSize(),
+    )  # fmt: skip
+    corner = full_image.TransformPhysicalPointToIndex(win_image.GetOrigin())
+    assert np.allclose(full_image.TransformIndexToPhysicalPoint(corner), win_image.GetOrigin())
+    x, y, z = corner
+    sx, sy, sz = win_image.GetSize()
+    block = (slice(z, z + sz), slice(y, y + sy), slice(x, x + sx))
+    full_mask = sitk.GetArrayViewFromImage(full_masks["roi"])
+    assert full_mask[block].sum() == full_mask.sum()
+    np.testing.assert_array_equal(sitk.GetArrayViewFromImage(win_masks["roi"]), full_mask[block])
+    win_values = sitk.GetArrayViewFromImage(win_image)
+    full_values = sitk.GetArrayViewFromImage(full_image)[block]
+    # the grids agree to floating-point noise: only an interpolated x.5 may round the other way
+    assert np.abs(win_values - full_values).max() <= 1
+    assert np.count_nonzero(win_values != full_values) <= 1e-4 * win_values.size
+    # the voxel centres of the IBSI grid keep the image centre
+    lattice = [
+        ibsi_lattice(n, o, 2.0) for n, o in zip(image.GetSize(), image.GetSpacing(), strict=True)
+    ]
+    for (start, count), n, old in zip(lattice, image.GetSize(), image.GetSpacing(), strict=True):
+        assert start + (count - 1) / 2 * 2.0 / old == pytest.approx((n - 1) / 2)

@@ -80,3 +80,13 @@ def test_params_hash_depends_on_extraction_only():
     assert base.params_hash() == params_from_dict({"regions": {"liver": True}}).params_hash()
     changed = params_from_dict({"extraction": {"discretisation": {"bin_width": 10}}})
     assert changed.params_hash() != base.params_hash()
+    ibsi = params_from_dict({"extraction": {"preprocessing": "ibsi"}})
+    assert ibsi.params_hash() != base.params_hash()
+    explicit = params_from_dict({"extraction": {"preprocessing": "pyradiomics"}})
+    assert explicit.params_hash() == base.params_hash()
+
+
+def test_rounding_needs_ibsi_preprocessing():
+    with pytest.raises(ConfigError, match="round_intensities needs preprocessing: ibsi"):
+        params_from_dict({"extraction": {"resampling": {"round_intensities": True}}})
+    assert preset_params("ibsi-config-c").extraction.preprocessing == "ibsi"

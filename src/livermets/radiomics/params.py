@@ -76,6 +76,7 @@ class Resampling(_Strict):
     spacing: tuple[float, float, float] | None = None
     interpolator: Literal["bspline", "linear", "nearest"] = "bspline"
     pad_distance: int = Field(default=5, ge=0)
+    round_intensities: bool = False
 
     @field_validator("spacing")
     @classmethod
@@ -142,6 +143,7 @@ class Extraction(_Strict):
     gldm_alpha: int = Field(default=0, ge=0)
     voxel_array_shift: float = 0.0
     texture_min_voxels: int = Field(default=27, ge=1)
+    preprocessing: Literal["pyradiomics", "ibsi"] = "pyradiomics"
 
     @model_validator(mode="after")
     def _consistent(self) -> Extraction:
@@ -149,6 +151,8 @@ class Extraction(_Strict):
             raise ValueError("feature_classes is empty: list at least one class, e.g. [firstorder]")
         if not self.image_types.enabled():
             raise ValueError("no image type is enabled: set image_types.original: true")
+        if self.resampling.round_intensities and self.preprocessing != "ibsi":
+            raise ValueError("resampling.round_intensities needs preprocessing: ibsi")
         if "shape2D" in self.feature_classes and self.texture != "2d":
             raise ValueError("shape2D needs texture: 2d (pyradiomics force2D)")
         if self.features:
@@ -218,7 +222,13 @@ class RadiomicsParams(_Strict):
 
     def params_hash(self) -> str:
         """Hash of what determines a region's feature values (engine name and extraction)."""
-        payload = {"engine": self.engine, "extraction": self.extraction.model_dump(mode="json")}
+        extraction = self.extraction.model_dump(mode="json")
+        # settings added later enter the hash only when set, so existing caches stay valid
+        if extraction["preprocessing"] == "pyradiomics":
+            del extraction["preprocessing"]
+        if not extraction["resampling"]["round_intensities"]:
+            del extraction["resampling"]["round_intensities"]
+        payload = {"engine": self.engine, "extraction": extraction}
         text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -16,6 +16,7 @@ from livermets.errors import DataError
 from livermets.io import read_image, read_mask
 from livermets.lesions import axial_diameter, size_group, split_instances
 from livermets.radiomics.params import Extraction, RadiomicsParams
+from livermets.radiomics.preprocessing import ibsi_resample
 
 Box = tuple[int, int, int, int, int, int]  # z0, z1, y0, y1, x0, x1 (half-open)
 
@@ -41,6 +42,7 @@ class RegionTask:
     origin: tuple[float, float, float]
     direction: tuple[float, ...]
     full_origin: tuple[float, float, float]
+    full_size: tuple[int, int, int]
     regions: list[RegionMask]
     n_voxels: int
     is_lesion: bool
@@ -218,6 +220,7 @@ class _PatientImage:
             origin=tuple(origin),
             direction=tuple(self.image.GetDirection()),
             full_origin=tuple(self.image.GetOrigin()),
+            full_size=tuple(self.image.GetSize()),
             regions=items,
             n_voxels=int(sum(r.mask.sum() for r in items)),
             is_lesion=is_lesion,
@@ -363,11 +366,16 @@ def resample_window(
 ) -> tuple[sitk.Image, dict[str, sitk.Image]]:
     """The task window (and its region masks) on the resampling lattice of the whole image.
 
-    The lattice is pyradiomics': anchored at the corner of the full image, so a region gets the
+    The lattice is pyradiomics' (anchored at the corner of the full image) or, with
+    ``preprocessing: ibsi``, IBSI's (centred on the full image); either way a region gets the
     same grid whatever the window, and the image is resampled once for all regions of a task.
     """
     image = task.image_sitk()
     masks = {r.region: task.mask_sitk(r) for r in task.regions}
+    if extraction.preprocessing == "ibsi":
+        return ibsi_resample(
+            image, masks, extraction, full_origin=task.full_origin, full_size=task.full_size
+        )
     spacing_xyz = extraction.resampling.spacing
     if spacing_xyz is None:
         return image, masks

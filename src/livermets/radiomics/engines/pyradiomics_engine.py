@@ -12,6 +12,7 @@ import SimpleITK as sitk
 from livermets.errors import ConfigError
 from livermets.radiomics.engines.base import Engine, IbsiEntry
 from livermets.radiomics.params import TEXTURE_CLASSES, Extraction
+from livermets.radiomics.preprocessing import ibsi_bin_lower_bound, ibsi_discretise, ibsi_resample
 
 _INTERPOLATORS = {
     "bspline": "sitkBSpline",
@@ -123,6 +124,52 @@ def _bounding_box(mask: sitk.Image) -> np.ndarray:
     return out
 
 
+@cache
+def _ibsi_class(base: type) -> type:
+    """A pyradiomics feature class whose fixed bin width starts at IBSI's lower bound."""
+
+    def _applyBinning(self: Any, matrix: np.ndarray) -> np.ndarray:
+        """IBSI fixed-bin-width discretisation (``binCount`` keeps pyradiomics' own)."""
+        width = self.settings.get("binWidth")
+        if self.settings.get("binCount") is not None or width is None:
+            return base._applyBinning(self, matrix)
+        out = np.zeros(matrix.shape, dtype=int)
+        out[self.maskArray] = ibsi_discretise(
+            matrix[self.maskArray], width, self.settings.get("ibsiLowerBound")
+        )
+        self.coefficients["grayLevels"] = np.unique(out[self.maskArray])
+        self.coefficients["Ng"] = int(np.max(self.coefficients["grayLevels"]))
+        return out
+
+    return type(f"Ibsi{base.__name__}", (base,), {"_applyBinning": _applyBinning})
+
+
+def _ibsi_features(
+    extractor: Any,
+    image: sitk.Image,
+    mask: sitk.Image,
+    type_name: str,
+    lower: float | None,
+    kwargs: dict[str, Any],
+) -> dict[str, Any]:
+    """``computeFeatures`` of pyradiomics with the IBSI-binning variant of each feature class."""
+    from radiomics import getFeatureClasses
+
+    classes = getFeatureClasses()
+    out: dict[str, Any] = {}
+    for class_name, names in extractor.enabledFeatures.items():
+        if class_name.startswith("shape") or class_name not in classes:
+            continue
+        feature_class = _ibsi_class(classes[class_name])(
+            image, mask, **{**kwargs, "ibsiLowerBound": lower}
+        )
+        for name in names or []:
+            feature_class.enableFeatureByName(name)
+        for name, value in feature_class.execute().items():
+            out[f"{type_name}_{class_name}_{name}"] = value
+    return out
+
+
 def _as_float(value: Any) -> float:
     """A plain float from a pyradiomics result value (numpy scalars, 0-d arrays)."""
     return float(np.asarray(value).reshape(()))
@@ -152,16 +199,30 @@ class PyradiomicsEngine(Engine):
         self, image: sitk.Image, mask: sitk.Image, extraction: Extraction, *, texture: bool = True
     ) -> dict[str, float]:
         """Run pyradiomics on one region; without texture, only shape and first order."""
-        extractor = _extractor(extraction, texture)
-        if texture:
+        if extraction.preprocessing == "ibsi":
+            image, masks = ibsi_resample(image, {"roi": mask}, extraction)
+            inner = extraction.resampling.model_copy(update={"spacing": None})
+            extractor = _extractor(extraction.model_copy(update={"resampling": inner}), texture)
+            lower = ibsi_bin_lower_bound(extraction)
+            result = self._run(extractor, image, masks["roi"], ibsi=True, ibsi_lower=lower)
+        elif texture:
+            extractor = _extractor(extraction, texture)
             result = extractor.execute(image, mask, label=1)
         else:
-            result = self._shape_and_first_order(extractor, image, mask)
+            result = self._run(_extractor(extraction, texture), image, mask)
         return {k: _as_float(v) for k, v in result.items() if not k.startswith("diagnostics_")}
 
     @staticmethod
-    def _shape_and_first_order(extractor: Any, image: sitk.Image, mask: sitk.Image) -> dict:
-        """pyradiomics' execute() steps without its mask checks (which reject single voxels)."""
+    def _run(
+        extractor: Any,
+        image: sitk.Image,
+        mask: sitk.Image,
+        *,
+        ibsi: bool = False,
+        ibsi_lower: float | None = None,
+    ) -> dict:
+        """pyradiomics' execute() steps without its mask checks (which reject single voxels);
+        with ``ibsi``, fixed bin widths start at ``ibsi_lower`` (original image) as IBSI's do."""
         from radiomics import imageoperations
 
         settings = dict(extractor.settings)
@@ -176,9 +237,15 @@ class PyradiomicsEngine(Engine):
             generator = getattr(imageoperations, f"get{image_type}Image")(image, mask, **args)
             for filtered, type_name, kwargs in generator:
                 cropped, cropped_mask = imageoperations.cropToTumorMask(filtered, mask, box)
-                features.update(
-                    extractor.computeFeatures(cropped, cropped_mask, type_name, **kwargs)
-                )
+                if ibsi:
+                    lower = ibsi_lower if type_name == "original" else None
+                    features.update(
+                        _ibsi_features(extractor, cropped, cropped_mask, type_name, lower, kwargs)
+                    )
+                else:
+                    features.update(
+                        extractor.computeFeatures(cropped, cropped_mask, type_name, **kwargs)
+                    )
         return features
 
     def ibsi_map(self) -> dict[str, IbsiEntry]:
