@@ -42,13 +42,17 @@ def run(
     out: Path = typer.Option(..., "--out", help="Output folder."),
     workers: int | None = typer.Option(None, "--workers", min=1,
                                        help="Processes for outer folds (default compute.workers)."),
+    scheduler: str | None = typer.Option(
+        None, "--scheduler", metavar="ADDRESS",
+        help="Dask scheduler (tcp://HOST:PORT) for outer folds (default compute.scheduler)."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
 ) -> None:
     """Run a study: predictions, metrics, models and report in OUT (cached stages)."""
     from livermets.study import run_study
 
     result = run_study(config, out, workers=workers, progress=not as_json,
-                       on_stage=None if as_json else lambda s: err_console.print(f"[bold]{s}"))
+                       on_stage=None if as_json else lambda s: err_console.print(f"[bold]{s}"),
+                       scheduler=scheduler)
     summary = {
         "out": str(out), "report": str(result.report_path),
         "predictions": str(out / "predictions.parquet"), "metrics": str(out / "metrics.json"),

@@ -293,11 +293,14 @@ def run_folds(
     seed: int,
     workers: int = 1,
     on_done: Callable[[FoldOutcome], None] | None = None,
+    client: Any = None,
 ) -> list[FoldOutcome]:
-    """Every (model, fold) task, in parallel processes when ``workers`` > 1; ordered results."""
+    """Every (model, fold) task: on a Dask ``client``, local processes, or inline; ordered."""
     from joblib import Parallel, delayed
 
     tasks = [(spec, fold) for spec in specs for fold in folds]
+    if client is not None:
+        return _run_on_dask(client, tasks, data, tuning, seed, on_done)
     if workers <= 1:
         outcomes = []
         for spec, fold in tasks:
@@ -312,6 +315,30 @@ def run_folds(
         if on_done is not None:
             on_done(outcome)
     return outcomes
+
+
+def _run_on_dask(
+    client: Any,
+    tasks: Sequence[tuple[PipelineSpec, Fold]],
+    data: FeatureData,
+    tuning: Tuning,
+    seed: int,
+    on_done: Callable[[FoldOutcome], None] | None,
+) -> list[FoldOutcome]:
+    """The (model, fold) tasks on a Dask cluster (data sent once), results in task order."""
+    from distributed import as_completed
+
+    shared = client.scatter(data, broadcast=True)
+    futures = [client.submit(run_fold, spec, shared, fold, tuning, seed, pure=False)
+               for spec, fold in tasks]
+    try:
+        for future in as_completed(futures):
+            outcome = future.result()
+            if on_done is not None:
+                on_done(outcome)
+        return [future.result() for future in futures]
+    finally:
+        client.cancel([*futures, shared])
 
 
 def predictions_table(outcomes: Sequence[FoldOutcome], data: FeatureData) -> pd.DataFrame:

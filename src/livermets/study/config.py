@@ -8,10 +8,18 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from livermets.deep.config import DeepModelSpec
 from livermets.errors import ConfigError
+from livermets.models.cluster import address_problem
 from livermets.models.pipeline import PipelineSpec
 from livermets.models.validation import Tuning
 from livermets.study.segmentation import SegmentationSpec
@@ -108,9 +116,20 @@ class ExplainSpec(_Strict):
 
 
 class Compute(_Strict):
-    """Worker processes for outer folds (results do not depend on the number)."""
+    """Where outer folds run: local worker processes or a Dask scheduler (same results)."""
 
     workers: int = Field(default=1, ge=1)
+    scheduler: str | None = None
+
+    @field_validator("scheduler")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        problem = address_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value.strip()
 
 
 class StudyConfig(_Strict):
@@ -151,8 +170,9 @@ class StudyConfig(_Strict):
         return self
 
     def fingerprint(self, *parts: Any) -> str:
-        """A short hash of this config (plus ``parts``), for caching."""
-        payload = json.dumps([self.model_dump(mode="json"), *parts], sort_keys=True, default=str)
+        """A short hash of this config but ``compute`` (plus ``parts``), for caching."""
+        config = self.model_dump(mode="json", exclude={"compute"})  # results do not depend on it
+        payload = json.dumps([config, *parts], sort_keys=True, default=str)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 

@@ -24,9 +24,9 @@ def resolve_params(spec: str | None) -> Any:
     return preset_params(spec)
 
 
-def extract_features(config: StudyConfig, out: Path, workers: int = 1
+def extract_features(config: StudyConfig, out: Path, workers: int = 1, client: Any = None
                      ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Features of every lesion (or patient) of the manifest, joined to its clinical columns."""
+    """Features of every lesion (or patient) of the manifest; on the study's Dask ``client``."""
     from livermets.cohort import load_manifest
     from livermets.radiomics.engines import get_engine
     from livermets.radiomics.runner import extract_cohort
@@ -42,7 +42,8 @@ def extract_features(config: StudyConfig, out: Path, workers: int = 1
             config.segmentation, manifest, out / "segmentation", config.data.level
         )
     result = extract_cohort(manifest, params, cache_dir=out / "cache" / "radiomics",
-                            workers=workers, scheduler=params.compute.scheduler)
+                            workers=workers,
+                            scheduler=client if client is not None else params.compute.scheduler)
     engine_version = get_engine(params.engine).version()
     table = feature_table(result, params, config.data.level, engine_version)
     extra = [c for c in manifest.table.columns

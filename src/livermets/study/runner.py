@@ -167,13 +167,14 @@ def _dump_cached(path: Path, value: Any) -> None:
         joblib.dump(value, tmp)
 
 
-def load_cases(config: StudyConfig, out: Path, workers: int) -> tuple[pd.DataFrame, dict | None]:
+def load_cases(config: StudyConfig, out: Path, workers: int, client: Any = None
+               ) -> tuple[pd.DataFrame, dict | None]:
     """The feature table (read, or extracted from the manifest and cached) and its provenance."""
     if config.data.features is not None:
         return read_table(config.data.features), None
     from livermets.study.extract import extract_features
 
-    return extract_features(config, out, workers)
+    return extract_features(config, out, workers, client)
 
 
 def run_study(
@@ -183,11 +184,35 @@ def run_study(
     progress: bool = False,
     on_stage: Callable[[str], None] | None = None,
     report: Any = None,
+    scheduler: Any = None,
 ) -> StudyResult:
-    """Run a whole study into ``out``: predictions, metrics, models, report."""
+    """Run a whole study into ``out``; ``scheduler`` (address or Client) overrides the config's."""
     if not isinstance(config, StudyConfig):
         config = load_config(config)
-    out = Path(out)
+    key = "--scheduler" if scheduler is not None else "compute.scheduler"
+    scheduler = scheduler if scheduler is not None else config.compute.scheduler
+    if scheduler is None:
+        return _run_study(config, Path(out), workers, progress, on_stage, report, None)
+    from livermets.models.cluster import connect
+
+    client, own = connect(scheduler, key)
+    try:
+        return _run_study(config, Path(out), workers, progress, on_stage, report, client)
+    finally:
+        if own:
+            client.close()
+
+
+def _run_study(
+    config: StudyConfig,
+    out: Path,
+    workers: int | None,
+    progress: bool,
+    on_stage: Callable[[str], None] | None,
+    report: Any,
+    client: Any,
+) -> StudyResult:
+    """The stages of ``run_study``; outer folds go to the Dask ``client`` when there is one."""
     out.mkdir(parents=True, exist_ok=True)
     workers = workers or config.compute.workers
     timings: dict[str, float] = {}
@@ -195,7 +220,7 @@ def run_study(
     hits: list[str] = []
 
     done = stage("features")
-    table, radiomics = load_cases(config, out, workers)
+    table, radiomics = load_cases(config, out, workers, client)
     data = build_feature_data(table, config)
     data_key = table_hash(table)
     done()
@@ -214,7 +239,8 @@ def run_study(
         cached = _load_cached(path)
         if cached is None:
             cached = run_folds([spec], data, folds, config.validation.tuning, config.seed,
-                               workers=workers, on_done=_progress(progress, spec.name, len(folds)))
+                               workers=workers, on_done=_progress(progress, spec.name, len(folds)),
+                               client=client)
             _dump_cached(path, cached)
         else:
             hits.append(f"cv:{spec.name}")
