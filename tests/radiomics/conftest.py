@@ -23,7 +23,8 @@ register(app)
 
 @app.command("version")
 def version() -> None:
-    pass
+    # a second command, so that typer keeps 'features' as a sub-command
+    return None
 
 
 app(sys.argv[1:])

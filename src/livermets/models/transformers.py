@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from abc import abstractmethod
 
 import numpy as np
 from imblearn.base import BaseSampler
@@ -51,8 +52,9 @@ class _Selector(SelectorMixin, BaseEstimator):
             self.support_[int(np.argmax(outcome_association(X, y)))] = True
         return self
 
+    @abstractmethod
     def _select(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """Boolean mask of the columns to keep (each selector's own rule)."""
 
     def _get_support_mask(self) -> np.ndarray:
         check_is_fitted(self, "support_")

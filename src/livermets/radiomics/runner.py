@@ -10,6 +10,7 @@ import signal
 import socket
 import sys
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,25 +59,25 @@ class ExtractionResult:
 Progress = Callable[[str, dict[str, Any]], None]
 
 
-class _Backend:
+class _Backend(ABC):
     """Where jobs run; subclasses submit and wait."""
 
+    @abstractmethod
     def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Start ``fn(*args)``; return a future-like handle."""
-        raise NotImplementedError
 
+    @abstractmethod
     def wait_any(self, pending: set[Any]) -> set[Any]:
         """Block until at least one pending handle is done; return the done ones."""
-        raise NotImplementedError
 
     def result(self, handle: Any) -> Any:
         """The result of a finished handle (raises if its worker died)."""
         return handle.result()
 
-    def restart(self) -> None:
+    def restart(self) -> None:  # noqa: B027 - an optional hook; most backends need nothing
         """Replace broken workers (local pools)."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - an optional hook; most backends need nothing
         """Release the workers."""
 
     @property
