@@ -35,10 +35,15 @@ def split_instances(
         raise ConfigError(f"connectivity must be 6, 18 or 26 (got {connectivity}).")
     if labels.ndim != 3:
         raise ConfigError(f"lesion masks must be 3D (got {labels.ndim} dimensions).")
+    full_shape = labels.shape
+    crop = _foreground_box(labels)
+    if crop is None:
+        return np.zeros(full_shape, dtype=np.uint32), []
+    # work inside the box that holds every lesion: whole CT volumes are mostly background
+    labels = np.ascontiguousarray(labels[crop])
+    offset = tuple(int(s.start) for s in crop)
     components = cc3d.connected_components(labels, connectivity=connectivity, out_dtype=np.uint32)
     n = int(components.max())
-    if n == 0:
-        return components, []
     stats = cc3d.statistics(components)
     boxes = stats["bounding_boxes"]
     counts = stats["voxel_counts"]
@@ -59,7 +64,14 @@ def split_instances(
                 int(source[cid - 1]),
                 cid,
                 int(counts[cid]),
-                (sz.start, sz.stop, sy.start, sy.stop, sx.start, sx.stop),
+                (
+                    sz.start + offset[0],
+                    sz.stop + offset[0],
+                    sy.start + offset[1],
+                    sy.stop + offset[1],
+                    sx.start + offset[2],
+                    sx.stop + offset[2],
+                ),
             )
         )
     found.sort(key=lambda item: (item[0], item[1]))
@@ -68,4 +80,17 @@ def split_instances(
     for new_id, (src, cid, count, box) in enumerate(found, start=1):
         remap[cid] = new_id
         instances.append(LesionInstance(new_id, src, count, box))
-    return remap[components], instances
+    instance_map = np.zeros(full_shape, dtype=np.uint32)
+    instance_map[crop] = remap[components]
+    return instance_map, instances
+
+
+def _foreground_box(labels: np.ndarray) -> tuple[slice, slice, slice] | None:
+    """The smallest box holding every non-zero voxel, or None for an empty mask."""
+    z = np.flatnonzero(labels.any(axis=(1, 2)))
+    if z.size == 0:
+        return None
+    slab = labels[z[0] : z[-1] + 1]
+    y = np.flatnonzero(slab.any(axis=(0, 2)))
+    x = np.flatnonzero(slab.any(axis=(0, 1)))
+    return slice(z[0], z[-1] + 1), slice(y[0], y[-1] + 1), slice(x[0], x[-1] + 1)
