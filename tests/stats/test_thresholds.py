@@ -17,7 +17,7 @@ def test_youden_matches_proc_coords_best(asah: pd.DataFrame) -> None:
     assert op.threshold == pytest.approx(0.205)
     assert op.metrics["specificity"].value == pytest.approx(0.8055556, abs=5e-8)
     assert op.metrics["sensitivity"].value == pytest.approx(0.6341463, abs=5e-8)
-    assert 1 - op.metrics["npv"].value == pytest.approx(0.2054795, abs=5e-8)
+    assert op.metrics["npv"].value == pytest.approx(1 - 0.2054795, abs=5e-8)
 
 
 def test_value_cutoff_matches_blorr(hsb2_prob: tuple) -> None:

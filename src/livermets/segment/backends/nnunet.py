@@ -128,8 +128,9 @@ class NnUNetBackend:
         if absent:
             raise InputFileError(
                 f"{self.model} is not an nnU-Net v2 trained model folder: {', '.join(absent)} "
-                "missing. Give the folder nnUNet_results/DatasetXXX_Name/"
-                "<trainer>__<plans>__<configuration>."
+                "missing. Give the folder nnUNet_results/Dataset<ID>_<Name>/"
+                "<trainer>__<plans>__<configuration> (e.g. Dataset500_Liver/"
+                "nnUNetTrainer__nnUNetPlans__3d_fullres)."
             )
         looked = self._checkpoints()
         missing = [p for p in looked if not p.is_file()]
