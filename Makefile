@@ -26,7 +26,7 @@ $(STAMP_DEMO): $(BIN)/python pyproject.toml constraints.txt
 	touch $@
 
 $(STAMP_TEST): $(STAMP_DEMO)
-	$(BIN)/pip install --quiet -c constraints.txt -e ".[test,totalseg,pg]"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[test,totalseg,pg,ibsi]"
 	touch $@
 
 install: $(STAMP_DEMO)

@@ -1,4 +1,4 @@
-"""`livermets deep predict|embed|crops`: thin wrappers over livermets.deep (torch loaded lazily)."""
+"""`livermets deep predict|embed|multiphase`: thin wrappers over livermets.deep (lazy torch)."""
 
 from __future__ import annotations
 
@@ -52,8 +52,12 @@ def embed(
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``deep`` group (predict, embed) to ``app``."""
-    deep_app = new_app("Deep lesion classifiers: apply a frozen CNN, export its embeddings.")
+    """Add the ``deep`` group (predict, embed, multiphase) to ``app``."""
+    from livermets.cli import multiphase
+
+    deep_app = new_app("Deep models: apply a frozen lesion CNN, export its embeddings; the "
+                       "multi-phase lesion segmenter and classifier.")
     deep_app.command("predict")(predict)
     deep_app.command("embed")(embed)
+    multiphase.register(deep_app)
     app.add_typer(deep_app, name="deep")

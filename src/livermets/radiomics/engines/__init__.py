@@ -7,13 +7,18 @@ from livermets.radiomics.engines.base import (
     get_engine,
     register_engine,
 )
+from livermets.radiomics.engines.mirp_engine import MirpEngine
 from livermets.radiomics.engines.pyradiomics_engine import PyradiomicsEngine
 
 register_engine("pyradiomics", PyradiomicsEngine)
+# MIRP is optional (livermets[ibsi]): its module imports mirp only when the engine is created, and
+# get_engine("mirp") without it raises a ConfigError with the install command.
+register_engine("mirp", MirpEngine)
 
 __all__ = [
     "Engine",
     "IbsiEntry",
+    "MirpEngine",
     "PyradiomicsEngine",
     "available_engines",
     "get_engine",

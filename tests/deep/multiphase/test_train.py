@@ -1,0 +1,119 @@
+"""Training of the multi-phase network: loss goes down, determinism, SAM, resume, checkpoints."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from livermets.deep.multiphase.config import make_settings
+from livermets.deep.multiphase.train import (
+    PatchSampler,
+    crop,
+    load_multiphase_model,
+    train_multiphase,
+)
+from livermets.errors import ConfigError, DataError, InputFileError
+from tests.deep.multiphase.test_data import tiny_case
+
+# the patch is the whole 16 x 32 x 32 case and the delayed phase is never dropped: every
+# iteration sees the same batch, so the loss must go down
+SETTINGS = make_settings(patch=(32, 32, 16), features=(4, 8, 16), stem_channels=4,
+                         embedding_size=8, iterations=6, batch_size=2, lr=1e-2,
+                         drop_delayed_prob=0.0, threads=1, checkpoint_every=2, memory_size=0)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One torch thread (the test machine's cores are shared)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One 6-iteration run on a fixed batch."""
+    return train_multiphase([tiny_case()], SETTINGS, tmp_path_factory.mktemp("run1"))
+
+
+def test_loss_goes_down_on_a_fixed_batch(trained):
+    losses = [h["loss"] for h in trained.history]
+    assert len(losses) == 6 and [h["iteration"] for h in trained.history] == [1, 2, 3, 4, 5, 6]
+    assert np.mean(losses[-2:]) < 0.9 * np.mean(losses[:2])
+    assert all(h["lesions"] == 4 for h in trained.history)  # 2 lesions x 2 patches
+    assert all(h["contrastive"] > 0 and h["focal"] > 0 for h in trained.history)
+    assert trained.history[-1]["lr"] == pytest.approx(0.0, abs=1e-12)  # cosine to zero
+
+
+def test_same_seed_same_losses_and_resume_after_interruption(trained, tmp_path):
+    def stop_at_3(iteration, total, record):
+        if iteration == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_multiphase([tiny_case()], SETTINGS, tmp_path, progress=stop_at_3)
+    assert json.loads((tmp_path / "model.json").read_text())["iteration"] == 2
+    resumed = train_multiphase([tiny_case()], SETTINGS, tmp_path)
+    assert resumed.resumed_from == 2
+    assert [h["loss"] for h in resumed.history] == [h["loss"] for h in trained.history]
+    for key, value in trained.model.state_dict().items():
+        torch.testing.assert_close(resumed.model.state_dict()[key], value, rtol=0, atol=0)
+
+
+def test_saved_model_reloads_with_settings_and_intensity(trained):
+    model, settings, intensity = load_multiphase_model(trained.checkpoint.parent)
+    assert settings == SETTINGS and intensity == tiny_case().intensity
+    config = json.loads(trained.config.read_text())
+    assert config["complete"] and config["iteration"] == 6
+    assert config["classes"][0] == "hcc" and config["phases"][-1] == "delayed"
+    x = torch.from_numpy(tiny_case().image)[None]
+    present = torch.ones(1, 4, dtype=torch.bool)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x, present).voxel_logits,
+                                   trained.model(x, present).voxel_logits)
+    again = train_multiphase([tiny_case()], SETTINGS, trained.checkpoint.parent)
+    assert again.resumed_from == 6 and len(again.history) == 6  # complete: nothing to do
+
+
+def test_sam_takes_one_step(tmp_path):
+    settings = SETTINGS.model_copy(update={"use_sam": True, "iterations": 1})
+    torch.manual_seed(settings.seed)
+    from livermets.deep.multiphase.network import MultiPhaseSegNet
+
+    initial = MultiPhaseSegNet(settings).state_dict()
+    result = train_multiphase([tiny_case()], settings, tmp_path)
+    assert len(result.history) == 1 and np.isfinite(result.history[0]["loss"])
+    changed = [k for k, v in result.model.state_dict().items()
+               if v.dtype.is_floating_point and not torch.equal(v, initial[k])]
+    assert "voxel_head.conv.conv.weight" in changed and "lesion_classifier.weight" in changed
+
+
+def test_patches_drop_the_delayed_phase_and_pad():
+    case = tiny_case()
+    settings = SETTINGS.model_copy(update={"drop_delayed_prob": 1.0, "patch": (32, 32, 32)})
+    batch = PatchSampler([case], settings, np.random.default_rng(0)).batch()
+    assert batch.x.shape == (2, 4, 32, 32, 32) and batch.labels.shape == (2, 1, 32, 32, 32)
+    assert batch.present.tolist() == [[True, True, True, False]] * 2
+    assert not batch.x[:, 3].any()
+    assert batch.patient_targets[0].tolist() == [1, 0, 0, 0, 0, 1, 0, 0]  # hcc, cyst
+    assert batch.instance_classes[0] == {1: 0, 2: 5}
+    array = np.arange(8).reshape(1, 2, 2, 2)
+    out = crop(array, (-1, 0, 1), (2, 2, 2), fill=np.array([-5]))
+    assert out[0, 0].tolist() == [[-5, -5], [-5, -5]]
+    assert out[0, 1].tolist() == [[1, -5], [3, -5]]
+
+
+def test_unusable_inputs_raise(tmp_path):
+    unlabelled = tiny_case()
+    unlabelled.labels = None
+    with pytest.raises(DataError, match="t1 has no lesion or liver mask"):
+        train_multiphase([unlabelled], SETTINGS, tmp_path)
+    with pytest.raises(InputFileError, match=r"needs model\.json"):
+        load_multiphase_model(tmp_path)
+    train_multiphase([tiny_case()], SETTINGS.model_copy(update={"iterations": 1}), tmp_path)
+    with pytest.raises(ConfigError, match="other settings"):
+        train_multiphase([tiny_case()], SETTINGS, tmp_path)
