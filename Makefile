@@ -26,7 +26,7 @@ $(STAMP_DEMO): $(BIN)/python pyproject.toml constraints.txt
 	touch $@
 
 $(STAMP_TEST): $(STAMP_DEMO)
-	$(BIN)/pip install --quiet -c constraints.txt -e ".[test,totalseg,pg,ibsi]"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[test,totalseg,pg,ibsi,tracking]"
 	touch $@
 
 install: $(STAMP_DEMO)
@@ -36,7 +36,7 @@ demo: $(STAMP_DEMO)
 
 test: $(STAMP_TEST) $(CHROMIUM)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -n 2 -q
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 -q
 
 # reader-study tests against PostgreSQL (installs and starts Debian's server; needs root)
 test-pg: $(STAMP_TEST)

@@ -34,7 +34,8 @@ def _error(data: dict) -> str:
     ({"data": {}, "models": [{"name": "a"}]}, "give exactly one of data.features"),
     ({"data": {"features": "f.csv"}, "models": [{"name": "a"}, {"name": "a"}]},
      "model names must be unique; repeated: ['a']"),
-    ({"data": {"features": "f.csv"}, "models": []}, "models: List should have at least 1 item"),
+    ({"data": {"features": "f.csv"}, "models": []},
+     "models: list at least one model (or give a multiphase section)"),
 ])
 def test_errors_name_the_key_and_the_allowed_values(data, expected):
     assert expected in _error(data)

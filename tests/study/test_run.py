@@ -171,6 +171,34 @@ def test_multiclass_study(study_dir):
     cv = result.metrics["models"]["rf"]["splits"]["cv"]
     assert 0.5 < cv["macro_auc"] <= 1 and set(cv["per_class"]) == {"cyst", "hemangioma",
                                                                     "metastasis"}
+    # patient level: per-class probabilities aggregated (max, renormalised); patients whose
+    # lesions have different classes have no single true class and are left out of the metrics
+    patients = pd.read_parquet(study_dir / "out" / "predictions_patients.parquet")
+    probs = ["p_cyst", "p_hemangioma", "p_metastasis"]
+    assert list(patients.columns) == ["model", "repeat", "fold", "split", "patient_id",
+                                      "y_true", *probs]
+    np.testing.assert_allclose(patients[probs].sum(axis=1), 1.0)
+    lesions = result.predictions.query("repeat == 0")
+    first = lesions[lesions["patient_id"] == "P001"][probs].max()
+    assert patients.query("repeat == 0 and patient_id == 'P001'")[probs].to_numpy()[0] == \
+        pytest.approx((first / first.sum()).to_numpy())
+    n_classes = table.groupby("patient_id")["label"].nunique()
+    assert set(patients.loc[patients["y_true"].isna(), "patient_id"]) == set(
+        n_classes.index[n_classes > 1])
+    level = result.metrics["models"]["rf"]["patient_level"]["cv"]
+    assert level["n_mixed_excluded"] == int((n_classes > 1).sum())
+    assert level["n_cases"] == 30 - level["n_mixed_excluded"] and 0.5 < level["macro_auc"] <= 1
+    # the frozen model: per-lesion and mean-aggregated per-patient class probabilities
+    from livermets.study.predict import predict
+
+    new = write_table(study_dir / "new.parquet", n_patients=4, seed=5)
+    summary = predict(study_dir / "out" / "models" / "rf", new, study_dir / "p.csv", "mean")
+    cases, per_patient = pd.read_csv(study_dir / "p.csv"), pd.read_csv(summary["patients_out"])
+    assert per_patient["patient_id"].tolist() == ["P000", "P001", "P002", "P003"]
+    np.testing.assert_allclose(per_patient[probs].to_numpy(),
+                               cases.groupby("patient_id")[probs].mean().to_numpy())
+    assert per_patient["y_pred"].tolist() == [
+        p.removeprefix("p_") for p in per_patient[probs].idxmax(axis=1)]
 
 
 def test_data_errors_name_the_column(study_dir):

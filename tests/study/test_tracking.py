@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import json
+from pathlib import Path
 
 import pytest
 
@@ -24,5 +26,46 @@ def test_missing_mlflow_says_how_to_install_it():
     if importlib.util.find_spec("mlflow") is not None:
         assert _mlflow().__name__ == "mlflow"
         return
-    with pytest.raises(ConfigError, match="pip install mlflow"):
+    with pytest.raises(ConfigError, match=r"pip install 'livermets\[tracking\]' \(mlflow-skinny\)"):
         _mlflow()
+
+
+def test_a_study_run_is_logged_to_mlflow_and_reads_back(study_dir):
+    pytest.importorskip(
+        "mlflow", reason="mlflow is not installed: tracking: mlflow needs the optional "
+        "`tracking` extra (pip install -e '.[tracking]')")
+    from mlflow.tracking import MlflowClient
+
+    from livermets.study import run_study
+    from livermets.study.tracking import default_store
+    from tests.study.conftest import write_config
+
+    config = write_config(study_dir, tracking="mlflow",
+                          models=[{"name": "lr", "select": "anova", "select_params": {"k": 3}}],
+                          validation={"folds": 2, "bootstrap": 100},
+                          explain={"shap": False, "permutation": False})
+    result = run_study(config, study_dir / "out")
+    uri, _ = default_store(study_dir / "out")
+    assert uri.startswith("sqlite:///") and (study_dir / "out" / "mlflow.db").is_file()
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name("toy")
+    runs = client.search_runs([experiment.experiment_id])
+    assert [r.info.run_id for r in runs] == [result.tracking_run]
+    run = runs[0]
+    assert run.info.status == "FINISHED"
+    assert run.data.params["seed"] == "3" and run.data.params["design"] == "cv"
+    assert run.data.params["folds"] == "2" and '"select":"anova"' in run.data.params["model.lr"]
+    written = json.loads((study_dir / "out" / "metrics.json").read_text())
+    cv = written["models"]["lr"]["splits"]["cv"]
+    assert run.data.metrics["lr.cv.auc"] == cv["auc"]["auc"]
+    assert run.data.metrics["lr.cv.auc_ci_low"] == cv["auc"]["ci"][0]
+    assert run.data.metrics["lr.cv.sensitivity"] == cv["youden"]["sensitivity"]["value"]
+    top = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"metrics.json", "predictions.parquet", "report.html", "models"} <= top
+    model = {a.path for a in client.list_artifacts(run.info.run_id, "models/lr")}
+    assert model == {"models/lr/card.json", "models/lr/model.joblib"}
+    card = json.loads(Path(client.download_artifacts(run.info.run_id, "models/lr/card.json",
+                                                     str(study_dir))).read_text())
+    assert card == json.loads((study_dir / "out" / "models" / "lr" / "card.json").read_text())
+    # the artifacts live in the output folder, not in the working directory
+    assert (study_dir / "out" / "mlartifacts").is_dir()

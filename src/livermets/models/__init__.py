@@ -4,6 +4,7 @@ clinical and combined logistic models, nomograms, explanations and frozen models
 from livermets.models.aggregate import AGGREGATORS, aggregate_patients
 from livermets.models.clinical import ClinicalLogit, CombinedModel, rad_score, univariable_table
 from livermets.models.frozen import FrozenModel, load_model, predict_table, save_model
+from livermets.models.grouping import GroupedCalibratedClassifier, fit_pipeline, grouped_splits
 from livermets.models.pipeline import PipelineSpec, SearchSpace, build_pipeline, selected_features
 from livermets.models.registry import Registry
 from livermets.models.steps import CLASSIFIERS, IMPUTERS, RESAMPLERS, SCALERS, SELECTORS
@@ -43,6 +44,7 @@ __all__ = [
     "FeatureData",
     "Fold",
     "FrozenModel",
+    "GroupedCalibratedClassifier",
     "L1Selector",
     "PipelineSpec",
     "RFPermutationTopK",
@@ -53,9 +55,11 @@ __all__ = [
     "aggregate_patients",
     "build_pipeline",
     "check_groups_not_split",
+    "fit_pipeline",
     "fit_spec",
     "fixed_split",
     "grouped_kfold",
+    "grouped_splits",
     "load_model",
     "predict_table",
     "predictions_table",

@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.utils.validation import check_is_fitted
 
 from livermets.errors import DataError
+from livermets.models import grouping
 
 EPS = 1e-6
 
@@ -124,9 +124,11 @@ def rad_score(prob: np.ndarray) -> np.ndarray:
 class CombinedModel(ClassifierMixin, BaseEstimator):
     """Clinical variables plus the rad-score of a radiomics pipeline in one logistic model.
 
-    The rad-score of the training rows is out-of-fold (inner folds), so the logistic weights do
-    not see a score fitted on the same rows.
+    The rad-score of the training rows is out-of-fold (inner folds grouped by patient, kept in
+    ``splits_``), so the logistic weights do not see a score fitted on the same patients.
     """
+
+    uses_groups = True
 
     def __init__(self, radiomics: Any = None, clinical_columns: tuple[str, ...] = (),
                  selection: str = "pvalue", p_threshold: float = 0.05, inner_folds: int = 3,
@@ -142,17 +144,31 @@ class CombinedModel(ClassifierMixin, BaseEstimator):
         clinical = list(self.clinical_columns)
         return X[[c for c in X.columns if c not in clinical]], X[clinical]
 
-    def fit(self, X: pd.DataFrame, y: np.ndarray) -> CombinedModel:
-        """Out-of-fold rad-score on training rows, then the clinical + rad-score logistic."""
+    def fit(self, X: pd.DataFrame, y: np.ndarray, groups: Any = None) -> CombinedModel:
+        """Out-of-fold rad-score on training rows, then the clinical + rad-score logistic.
+
+        ``groups`` (patient ids) keep a patient's lesions on one side of every inner split; without
+        them every row is its own group.
+        """
         X = pd.DataFrame(X).reset_index(drop=True)
         y = np.asarray(y)
+        groups = grouping.row_groups(groups, len(y))
         self.classes_ = np.unique(y)
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         radiomics, clinical = self._split(X)
-        folds = StratifiedKFold(self.inner_folds, shuffle=True, random_state=self.seed)
-        oof = cross_val_predict(clone(self.radiomics), radiomics, y, cv=folds,
-                                method="predict_proba")[:, 1]
-        self.radiomics_ = clone(self.radiomics).fit(radiomics, y)
+        self.splits_ = grouping.grouped_splits(y, groups, self.inner_folds, self.seed)
+        if len(grouping.complete_splits(self.splits_, y)) < len(self.splits_):
+            raise DataError(
+                f"combined model: {len(np.unique(groups))} patients are too few for "
+                "patient-grouped inner folds whose training parts hold both classes (the "
+                "out-of-fold rad-score); add patients or drop the combined model."
+            )
+        oof = np.zeros(len(y))
+        for train, test in self.splits_:
+            model = grouping.fit_pipeline(clone(self.radiomics), radiomics.iloc[train], y[train],
+                                          groups[train])
+            oof[test] = model.predict_proba(radiomics.iloc[test])[:, 1]
+        self.radiomics_ = grouping.fit_pipeline(clone(self.radiomics), radiomics, y, groups)
         design = clinical.assign(rad_score=rad_score(oof))
         self.clinical_ = ClinicalLogit(self.selection, self.p_threshold, ("rad_score",),
                                        self.seed).fit(design, y)

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import log_loss, roc_auc_score
 
 from livermets.models.pipeline import selected_features
 
@@ -59,30 +59,48 @@ def shap_values(pipeline: Any, X: pd.DataFrame, seed: int = 0, max_rows: int = 2
     return pd.DataFrame(values, columns=Z.columns), Z, name
 
 
+def _auc_score(y: np.ndarray, prob: np.ndarray, labels: np.ndarray) -> float:
+    """AUC (binary) or macro one-vs-rest AUC (multi-class); larger is better."""
+    if len(labels) == 2:
+        return float(roc_auc_score(y == labels[1], prob[:, 1]))
+    return float(roc_auc_score(y, prob, multi_class="ovr", average="macro", labels=labels))
+
+
+def _neg_log_loss(y: np.ndarray, prob: np.ndarray, labels: np.ndarray) -> float:
+    """Minus the log-loss (cross-entropy), so that larger is better like the AUC."""
+    return -float(log_loss(y, prob, labels=labels))
+
+
+IMPORTANCE_SCORES = {"auc": _auc_score, "log_loss": _neg_log_loss}
+
+
 def importance_table(pipeline: Any, X: pd.DataFrame, y: np.ndarray, columns: list[str],
-                     seed: int = 0, repeats: int = 10) -> pd.DataFrame:
-    """Permutation importance (mean AUC drop over ``repeats`` shuffles) of ``columns``.
+                     seed: int = 0, repeats: int = 10, score: str = "auc") -> pd.DataFrame:
+    """Permutation importance of ``columns``: the mean drop of ``score`` over ``repeats``
+    shuffles of a column (every shuffle from one generator seeded with ``seed``).
 
-    Columns the fitted pipeline drops have importance 0 by construction, so only the selected
-    ones need to be shuffled.
+    ``score`` is ``auc`` (AUC for two classes, macro one-vs-rest AUC for more) or ``log_loss``
+    (importance = mean increase of the log-loss). Columns the fitted pipeline drops have
+    importance 0 by construction, so only the selected ones need to be shuffled.
     """
+    if score not in IMPORTANCE_SCORES:
+        raise ValueError(f"unknown importance score {score!r}: use {', '.join(IMPORTANCE_SCORES)}")
     rng = np.random.default_rng(seed)
-    n_classes = len(np.unique(y))
+    labels = np.asarray(pipeline.classes_)
+    y = np.asarray(y)
+    rule = IMPORTANCE_SCORES[score]
 
-    def auc(frame: pd.DataFrame) -> float:
-        prob = pipeline.predict_proba(frame)
-        if n_classes == 2:
-            return float(roc_auc_score(y, prob[:, 1]))
-        return float(roc_auc_score(y, prob, multi_class="ovr"))
+    def measure(frame: pd.DataFrame) -> float:
+        return rule(y, pipeline.predict_proba(frame), labels)
 
-    base = auc(X)
+    base = measure(X)
     rows = []
     for column in columns:
         drops = []
         for _ in range(repeats):
             shuffled = X.copy()
             shuffled[column] = rng.permutation(shuffled[column].to_numpy())
-            drops.append(base - auc(shuffled))
+            drops.append(base - measure(shuffled))
         rows.append({"feature": column, "importance_mean": float(np.mean(drops)),
                      "importance_sd": float(np.std(drops))})
     table = pd.DataFrame(rows, columns=["feature", "importance_mean", "importance_sd"])

@@ -102,8 +102,9 @@ def build_pipeline(
 ) -> Pipeline:
     """The Pipeline impute -> scale -> redundancy filter -> select -> resample -> classifier.
 
-    A combined model is an imputer and a ``CombinedModel`` (clinical columns + rad-score of the
-    ``base`` radiomics pipeline, which sees every other column).
+    A classifier that calibrates on patient-grouped inner folds (the SVMs) takes the resampler
+    inside those folds instead. A combined model is an imputer and a ``CombinedModel`` (clinical
+    columns + rad-score of the ``base`` radiomics pipeline, which sees every other column).
     """
     if spec.inputs == "combined":
         from livermets.models.clinical import CombinedModel
@@ -123,10 +124,14 @@ def build_pipeline(
     if selector is not None:
         steps.append(("select", selector))
     resampler = RESAMPLERS.create(spec.resample, seed=seed, **spec.resample_params)
-    if resampler is not None:
+    classifier = CLASSIFIERS.create(spec.classifier, seed=seed, **spec.classifier_params)
+    if resampler is not None and getattr(classifier, "uses_groups", False):
+        # a classifier that splits its rows by patient (calibrated SVM) resamples inside its
+        # inner folds: resampled rows belong to no patient and must not be calibrated on
+        classifier.set_params(resampler=resampler)
+    elif resampler is not None:
         steps.append(("resample", resampler))
-    steps.append(("classifier", CLASSIFIERS.create(spec.classifier, seed=seed,
-                                                   **spec.classifier_params)))
+    steps.append(("classifier", classifier))
     pipeline = Pipeline(steps)
     if spec.inputs == "clinical":
         pipeline.set_output(transform="pandas")

@@ -9,17 +9,16 @@ from __future__ import annotations
 from typing import Any
 
 from sklearn.base import BaseEstimator
-from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold
 from sklearn.naive_bayes import GaussianNB
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import RobustScaler, StandardScaler
 from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier
 
+from livermets.models.grouping import GroupedCalibratedClassifier
 from livermets.models.registry import Registry
 from livermets.models.transformers import (
     MRMR,
@@ -161,10 +160,9 @@ def _random_forest(seed: int = 0, **params: Any) -> BaseEstimator:
 
 
 def _svm_calibrated(svc: SVC, seed: int) -> BaseEstimator:
-    """Platt-scaled probabilities from 3 seeded inner folds of the training data."""
-    return CalibratedClassifierCV(
-        svc, method="sigmoid", cv=StratifiedKFold(3, shuffle=True, random_state=seed)
-    )
+    """Platt-scaled probabilities from 3 seeded inner folds of the training data, grouped by
+    patient (the pipeline's resampler, if any, runs inside those folds)."""
+    return GroupedCalibratedClassifier(svc, method="sigmoid", n_folds=3, seed=seed)
 
 
 @CLASSIFIERS.register(

@@ -20,6 +20,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold
 
 from livermets.errors import DataError
+from livermets.models.grouping import fit_pipeline
 from livermets.models.pipeline import PipelineSpec, build_pipeline, sample_spec, selected_features
 
 PREDICTION_COLUMNS = ("patient_id", "lesion_id", "model", "repeat", "fold", "split", "y_true")
@@ -182,7 +183,8 @@ def inner_oof(
     X = data.X[data.columns_for(spec)]
     oof = np.zeros((len(data.y), len(data.classes)))
     for f in folds:
-        model = clone(template).fit(X.iloc[f.train], data.y[f.train])
+        model = fit_pipeline(clone(template), X.iloc[f.train], data.y[f.train],
+                             data.patient_id[f.train])
         oof[f.test] = _predict(model, X.iloc[f.test], len(data.classes))
     return oof
 
@@ -251,7 +253,7 @@ def fit_spec(spec: PipelineSpec, data: FeatureData, tuning: Tuning, seed: int) -
             chosen, oof = spec, inner_oof(spec, data, seed, tuning.inner_folds)
         columns = data.columns_for(chosen)
         pipeline = build_pipeline(chosen, seed, tuple(data.clinical_columns))
-        pipeline.fit(data.X[columns], data.y)
+        fit_pipeline(pipeline, data.X[columns], data.y, data.patient_id)
     threshold = youden_threshold(data.y, oof[:, 1]) if data.binary else None
     return FitResult(
         chosen, pipeline, oof, selected_features(pipeline, columns), threshold,

@@ -28,6 +28,13 @@ def _plt() -> Any:
     return plt
 
 
+def _auc_cell(m: dict[str, Any]) -> str:
+    """AUC with its CI (binary), macro one-vs-rest AUC (multi-class) or the block's note."""
+    if "macro_auc" in m:
+        return f"macro {m['macro_auc']:.3f}"
+    return _ci(m.get("auc")) or m.get("note", "")
+
+
 def _ci(entry: dict[str, Any] | None, key: str = "ci") -> str:
     if not entry or entry.get(key) is None or entry.get("auc", entry.get("value")) is None:
         return ""
@@ -215,11 +222,12 @@ def shap_section(section: Section, result: Any, model: str) -> None:
         section.figure(figure_png(plt.gcf()),
                        f"SHAP summary of {model} ({kind} explainer, final model on the "
                        f"development data, {len(inputs)} cases).")
-    if explain.permutation and dev.binary:
+    if explain.permutation:
         table = importance_table(final.fit.pipeline, X, dev.y, final.fit.features[:30],
                                  result.config.seed, repeats=5)
+        score = "AUC" if dev.binary else "macro one-vs-rest AUC"
         section.table(table.head(15).round(4),
-                      f"Permutation importance of {model}: mean drop in AUC when a selected "
+                      f"Permutation importance of {model}: mean drop in {score} when a selected "
                       "feature is shuffled (development data, 5 shuffles).")
 
 
@@ -232,7 +240,7 @@ def subgroup_table(metrics: dict[str, Any]) -> pd.DataFrame:
                 for split, m in splits.items():
                     row = {"model": model, group: level, "split": split,
                            "cases": m.get("n_cases"), "positives": m.get("n_positive"),
-                           "AUC (95% CI)": _ci(m.get("auc")) or m.get("note", "")}
+                           "AUC (95% CI)": _auc_cell(m)}
                     if "youden" in m:
                         row["sensitivity"] = _ci(m["youden"]["sensitivity"])
                         row["specificity"] = _ci(m["youden"]["specificity"])
@@ -245,9 +253,11 @@ def patient_table(metrics: dict[str, Any], method: str) -> pd.DataFrame:
     rows = []
     for model, entry in metrics["models"].items():
         for split, m in entry.get("patient_level", {}).items():
-            rows.append({"model": model, "split": split, "aggregation": method,
-                         "patients": m.get("n_cases"),
-                         "AUC (95% CI)": _ci(m.get("auc")) or m.get("note", "")})
+            row = {"model": model, "split": split, "aggregation": method,
+                   "patients": m.get("n_cases"), "AUC (95% CI)": _auc_cell(m)}
+            if "n_mixed_excluded" in m:
+                row["left out (lesions of several classes)"] = m["n_mixed_excluded"]
+            rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -353,7 +363,10 @@ def add_model_sections(report: Report, study_result: Any, out: str | Path) -> Re
     if not pt.empty:
         report.section("models-patients", "Patient level", ORDER + 7).table(
             pt, "Patient-level AUC of lesion predictions aggregated per patient "
-            f"({result.config.aggregation}); a patient is positive if any lesion is.")
+            f"({result.config.aggregation}); "
+            + ("a patient is positive if any lesion is." if binary else
+               "per-class probabilities aggregated and renormalised; a patient whose lesions "
+               "have different classes has no single class and is left out."))
     if result.config.clinical is not None and binary:
         clinical_section(report.section("models-clinical", "Clinical and combined models",
                                         ORDER + 8), result)

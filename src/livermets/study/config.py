@@ -132,8 +132,28 @@ class Compute(_Strict):
         return value.strip()
 
 
+class MultiphaseSpec(_Strict):
+    """The multi-phase lesion segmenter / classifier trained and tested inside a study."""
+
+    settings: dict[str, Any] = Field(default_factory=dict)  # MultiphaseSettings keys
+    external_centres: list[str] | None = None  # default: validation.test_centres
+    test_fraction: float = Field(default=0.25, ge=0, lt=1)
+    drop_phases: list[str] = Field(default_factory=lambda: ["delayed"])
+
+    @field_validator("settings")
+    @classmethod
+    def _settings(cls, value: dict[str, Any]) -> dict[str, Any]:
+        from livermets.deep.multiphase.config import make_settings
+
+        try:
+            make_settings(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+
 class StudyConfig(_Strict):
-    """A whole study."""
+    """A whole study (``models`` may be empty when a ``multiphase`` section is given)."""
 
     name: str = Field(default="study", min_length=1)
     title: str | None = None
@@ -141,9 +161,10 @@ class StudyConfig(_Strict):
     data: DataSpec
     task: Literal["binary", "multiclass"] = "binary"
     aggregation: Literal["max", "mean", "largest", "vote"] = "max"
-    models: list[PipelineSpec] = Field(min_length=1)
+    models: list[PipelineSpec] = Field(default_factory=list)
     deep: list[DeepModelSpec] = Field(default_factory=list)
     segmentation: SegmentationSpec | None = None
+    multiphase: MultiphaseSpec | None = None
     validation: Validation = Validation()
     subgroups: list[str] = Field(default_factory=lambda: ["size_group"])
     clinical: ClinicalSpec | None = None
@@ -156,6 +177,8 @@ class StudyConfig(_Strict):
 
     @model_validator(mode="after")
     def _unique_models(self) -> StudyConfig:
+        if not self.models and self.multiphase is None:
+            raise ValueError("models: list at least one model (or give a multiphase section)")
         names = [m.name for m in [*self.models, *self.deep]]
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
@@ -174,6 +197,34 @@ class StudyConfig(_Strict):
         config = self.model_dump(mode="json", exclude={"compute"})  # results do not depend on it
         payload = json.dumps([config, *parts], sort_keys=True, default=str)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+# The study settings a fitted fold or final model depends on (besides the data, whose content is
+# hashed, the model's own spec and the code), each with the sub-keys that do not matter for
+# fitting. Every other field changes only metrics, the report, tracking, other models or where
+# the work runs (OTHER_FIELDS), so changing it reuses the cache. A new field goes in one of them.
+FIT_FIELDS: dict[str, frozenset[str]] = {
+    "seed": frozenset(),
+    "task": frozenset(),
+    "data": frozenset({"features", "manifest"}),  # where the table is, not what is in it
+    "validation": frozenset({"bootstrap"}),  # bootstrap CIs of the metrics
+    "clinical": frozenset(),
+}
+OTHER_FIELDS = frozenset({
+    "name", "title", "aggregation", "models", "deep", "segmentation", "multiphase", "subgroups",
+    "survival",
+    "explain", "compute", "tracking", "tracking_uri", "synthetic",
+})
+
+
+def fit_fingerprint(config: StudyConfig, *parts: Any) -> str:
+    """A short hash of the settings in ``FIT_FIELDS`` (plus ``parts``), for the fit caches."""
+    dump = config.model_dump(mode="json", include=set(FIT_FIELDS))
+    for name, ignored in FIT_FIELDS.items():
+        if isinstance(dump.get(name), dict):
+            dump[name] = {k: v for k, v in dump[name].items() if k not in ignored}
+    payload = json.dumps([dump, *parts], sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
 def _format(exc: ValidationError, source: str) -> str:

@@ -139,12 +139,23 @@ def model_metrics(
             }
         if patient_predictions is not None:
             prows = patient_predictions[patient_predictions["model"] == model]
-            prows = prows.assign(threshold=np.nan)
             entry["patient_level"] = {
-                s: _binary(g, positive, n_boot, seed) for s, g in prows.groupby("split")
+                s: _patient_block(g, binary, classes, positive, n_boot, seed)
+                for s, g in prows.groupby("split")
             }
         out[str(model)] = entry
     return out
+
+
+def _patient_block(rows: pd.DataFrame, binary: bool, classes: list[Any], positive: Any,
+                   n_boot: int, seed: int) -> dict[str, Any]:
+    """Patient-level metrics of one model and split; multi-class patients whose lesions have
+    different classes (no single true class) are left out and counted."""
+    if binary:
+        return _binary(rows.assign(threshold=np.nan), positive, n_boot, seed)
+    mixed = rows["y_true"].isna()
+    n_mixed = int(rows.loc[mixed, "patient_id"].nunique())
+    return {**_multiclass(rows[~mixed], [str(c) for c in classes]), "n_mixed_excluded": n_mixed}
 
 
 def comparisons(predictions: pd.DataFrame, classes: list[Any]) -> list[dict[str, Any]]:

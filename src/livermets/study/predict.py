@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from livermets._atomic import write_table
@@ -74,7 +75,10 @@ def predict(
         "out": str(out),
         "threshold": model.card.get("threshold"),
     }
-    if model.card["level"] == "lesion" and "y_prob" in predictions and "lesion_id" in predictions:
+    probs = [c for c in predictions.columns if str(c).startswith("p_")]
+    if model.card["level"] == "lesion" and "lesion_id" in predictions and (
+        "y_prob" in predictions or probs
+    ):
         frame = predictions.assign(repeat=0, fold=0, split="new", y_true="?")
         diameter = None
         if "diameter_mm" in table.columns:
@@ -95,15 +99,22 @@ def predict(
             }
         )
         patients = aggregate_patients(frame, aggregation, model.card["positive"], diameter, cuts)
-        patient_cut = 0.5 if aggregation == "vote" or cut is None else float(cut)
-        patients = patients[["patient_id", "model", "y_prob"]].assign(
-            aggregation=aggregation,
-            y_pred=lambda d: (
-                d["y_prob"]
-                .ge(patient_cut)
-                .map({True: model.card["classes"][1], False: model.card["classes"][0]})
-            ),
-        )
+        classes = model.card["classes"]
+        if "y_prob" in predictions:
+            patient_cut = 0.5 if aggregation == "vote" or cut is None else float(cut)
+            patients = patients[["patient_id", "model", "y_prob"]].assign(
+                aggregation=aggregation,
+                y_pred=lambda d: (
+                    d["y_prob"].ge(patient_cut).map({True: classes[1], False: classes[0]})
+                ),
+            )
+        else:
+            patients = patients[["patient_id", "model", *probs]].assign(
+                aggregation=aggregation,
+                y_pred=np.asarray(classes, dtype=object)[
+                    patients[probs].to_numpy().argmax(axis=1)
+                ],
+            )
         patient_out = out.with_name(f"{out.stem}_patients{out.suffix}")
         write_table(patients, patient_out)
         summary["patients"] = len(patients)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -33,7 +35,7 @@ from livermets.models.validation import (
     run_folds,
     thresholds_table,
 )
-from livermets.study.config import StudyConfig, load_config
+from livermets.study.config import StudyConfig, fit_fingerprint, load_config
 from livermets.study.data import build_feature_data, clinical_encoding, read_table, table_hash
 from livermets.study.metrics import comparisons, model_metrics
 
@@ -68,11 +70,34 @@ class StudyResult:
     timings: dict[str, float] = field(default_factory=dict)
     cache_hits: list[str] = field(default_factory=list)
     radiomics: dict[str, Any] | None = None
+    tracking_run: str | None = None
+    multiphase: Any = None  # the multi-phase workflow's result, with a multiphase section
 
     @property
     def report_path(self) -> Path:
         """Where the HTML report is."""
         return self.out / "report.html"
+
+
+@functools.cache
+def code_fingerprint() -> str:
+    """A hash of the source of the packages that fit and validate models, so that a code change
+    invalidates the fit caches even when the version number stays the same."""
+    root = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for package in ("models", "stats", "study"):
+        for path in sorted((root / package).rglob("*.py")):
+            digest.update(path.relative_to(root).as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def cache_key(config: StudyConfig, data_key: str, spec: PipelineSpec, stage: str) -> str:
+    """The cache key of one model's cross-validation (``cv``) or final refit (``final``): the
+    data's content hash, the settings that change fitting (``FIT_FIELDS``; not ``compute``), the
+    model's spec, the livermets version and the code."""
+    return fit_fingerprint(config, data_key, spec.model_dump(mode="json"), __version__,
+                           code_fingerprint(), stage)
 
 
 def study_specs(config: StudyConfig) -> list[PipelineSpec]:
@@ -214,6 +239,8 @@ def _run_study(
 ) -> StudyResult:
     """The stages of ``run_study``; outer folds go to the Dask ``client`` when there is one."""
     out.mkdir(parents=True, exist_ok=True)
+    if not config.models:
+        return _multiphase_only(config, out, progress, on_stage, report)
     workers = workers or config.compute.workers
     timings: dict[str, float] = {}
     stage = _Stage(timings, on_stage)
@@ -234,7 +261,7 @@ def _run_study(
     specs = study_specs(config)
     outcomes: list[FoldOutcome] = []
     for spec in specs:
-        key = config.fingerprint(data_key, spec.model_dump(mode="json"), __version__, "cv")
+        key = cache_key(config, data_key, spec, "cv")
         path = out / "cache" / f"cv-{spec.name}-{key}.joblib"
         cached = _load_cached(path)
         if cached is None:
@@ -257,7 +284,7 @@ def _run_study(
 
     done = stage("metrics")
     patient_predictions = None
-    if data.lesion_id is not None and data.binary:
+    if data.lesion_id is not None:
         diameter = None
         if "diameter_mm" in data.meta:
             diameter = pd.DataFrame({"patient_id": data.patient_id, "lesion_id": data.lesion_id,
@@ -290,10 +317,20 @@ def _run_study(
                                          metrics, hits)
     done()
 
+    multiphase = None
+    if config.multiphase is not None:
+        from livermets.study.multiphase import multiphase_metrics, run_multiphase_section
+
+        done = stage("multiphase")
+        multiphase = run_multiphase_section(config, out, _say(progress))
+        metrics["multiphase"] = multiphase_metrics(multiphase)
+        write_text(out / "metrics.json", json.dumps(clean_json(metrics), indent=2))
+        done()
+
     result = StudyResult(config, out, data, table, [*specs, *config.deep], development, folds,
                          outcomes,
                          predictions, thresholds, patient_predictions, metrics, finals, timings,
-                         hits, radiomics)
+                         hits, radiomics, multiphase=multiphase)
     done = stage("report")
     from livermets.report import Report
     from livermets.report.models import add_model_sections
@@ -302,15 +339,55 @@ def _run_study(
     if own:
         report = Report(config.title or f"livermets study: {config.name}", config.synthetic)
     add_model_sections(report, result, out)
+    if multiphase is not None:
+        from livermets.deep.multiphase.workflow import add_workflow_sections
+
+        add_workflow_sections(report, multiphase, synthetic=config.synthetic)
     if own:
         report.write(out / "report.html")
     done()
     if config.tracking == "mlflow":
         from livermets.study.tracking import log_mlflow
 
-        log_mlflow(result)
+        result.tracking_run = log_mlflow(result)
     write_text(out / "timings.json", json.dumps(timings, indent=2))
     return result
+
+
+def _say(enabled: bool) -> Callable[[str], None] | None:
+    """A logger printing to stderr when ``enabled``."""
+    if not enabled:
+        return None
+    from livermets.cli._common import err_console
+
+    return lambda message: err_console.print(message, highlight=False)
+
+
+def _multiphase_only(config: StudyConfig, out: Path, progress: bool,
+                     on_stage: Callable[[str], None] | None, report: Any) -> StudyResult:
+    """A study with only a ``multiphase`` section: train, test, metrics.json and the report."""
+    from livermets.deep.multiphase.workflow import add_workflow_sections
+    from livermets.report import Report
+    from livermets.study.multiphase import multiphase_metrics, run_multiphase_section
+
+    timings: dict[str, float] = {}
+    done = _Stage(timings, on_stage)("multiphase")
+    multiphase = run_multiphase_section(config, out, _say(progress))
+    done()
+    metrics = {"study": config.name, "seed": config.seed, "livermets_version": __version__,
+               "synthetic": config.synthetic, "models": {},
+               "multiphase": multiphase_metrics(multiphase)}
+    write_text(out / "metrics.json", json.dumps(clean_json(metrics), indent=2))
+    own = report is None
+    if own:
+        report = Report(config.title or f"livermets study: {config.name}", config.synthetic)
+    add_workflow_sections(report, multiphase, synthetic=config.synthetic)
+    if own:
+        report.write(out / "report.html")
+    write_text(out / "timings.json", json.dumps(timings, indent=2))
+    empty = pd.DataFrame()
+    return StudyResult(config, out, None, empty, [], np.empty(0, dtype=int), [], [],  # type: ignore[arg-type]
+                       empty, empty, None, metrics, {}, timings, [], None, multiphase=multiphase)
 
 
 def _case_table(data: FeatureData) -> pd.DataFrame:
@@ -355,7 +432,7 @@ def _final_model(config: StudyConfig, spec: PipelineSpec, dev: FeatureData, data
                  out: Path, encoding: dict[str, list[str]], radiomics: dict | None,
                  metrics: dict[str, Any], hits: list[str]) -> FinalModel:
     """Refit on all development rows (cached), save the pipeline and its model card."""
-    key = config.fingerprint(data_key, spec.model_dump(mode="json"), __version__, "final")
+    key = cache_key(config, data_key, spec, "final")
     folder = out / "models" / spec.name
     cache = out / "cache" / f"final-{spec.name}-{key}.joblib"
     fit = _load_cached(cache)

@@ -104,3 +104,35 @@ def test_bad_settings_exit_2_with_the_allowed_keys(cli, cohort, tmp_path):
                        str(tmp_path / "m"), "--settings", str(bad))
     assert code == 2
     assert "spacing_mm" in output and "Traceback" not in output
+
+
+def test_study_with_only_a_multiphase_section(cohort, tmp_path):
+    from livermets.study import config_from_dict, run_study
+
+    config = config_from_dict({
+        "name": "mp", "synthetic": True, "seed": 1, "models": [],
+        "data": {"manifest": str(cohort[0]), "level": "lesion"},
+        "validation": {"design": "external", "test_centres": ["B"], "bootstrap": 200},
+        "multiphase": {"settings": TINY, "test_fraction": 0.25},
+    })
+    result = run_study(config, tmp_path / "study")
+    metrics = json.loads((tmp_path / "study" / "metrics.json").read_text())
+    rows = metrics["multiphase"]["summary"]
+    assert {(r["cohort"], r["scenario"]) for r in rows} == {
+        ("internal", "all phases"), ("internal", "without delayed"),
+        ("external", "all phases"), ("external", "without delayed")}
+    assert metrics["multiphase"]["external_patients"] == len(result.multiphase.split.external)
+    html = result.report_path.read_text()
+    assert "Multi-phase lesion network" in html and "AUC-8" in html
+
+
+def test_template_validates_with_its_multiphase_section():
+    from importlib.resources import files
+
+    from livermets.study import load_config
+
+    path = files("livermets") / "templates" / "multiphase_liver_tumours.yaml"
+    config = load_config(str(path))
+    assert config.multiphase is not None
+    assert config.multiphase.settings["features"] == [8, 16, 32]
+    assert config.validation.test_centres == ["B"]

@@ -229,13 +229,12 @@ def log_progress(say: Log) -> Callable[[int, int, dict[str, float]], None]:
     return tick
 
 
-def write_report(result: WorkflowResult, path: str | Path, *, synthetic: bool) -> Path:
-    """An HTML report: split, training, and the evaluation tables of every phase scenario."""
-    from livermets.report import Report
+def add_workflow_sections(report: Any, result: WorkflowResult, *, synthetic: bool) -> None:
+    """Design and headline table, then the evaluation sections of every phase scenario."""
     from livermets.report.multiphase import add_multiphase_sections
 
-    report = Report("livermets: multi-phase liver lesion diagnosis", synthetic)
-    section = report.section("multiphase-design", "Design", order=410)
+    section = report.section("multiphase-design", "Multi-phase lesion network: design",
+                             order=410)
     counts = result.split.as_table()["role"].value_counts()
     section.text(
         f"Training patients: {counts.get('train', 0)}; internal test: "
@@ -245,11 +244,19 @@ def write_report(result: WorkflowResult, path: str | Path, *, synthetic: bool) -
         "module. The headline table compares all phases with the delayed phase removed at test "
         "time.")
     section.table(result.summary().round(3), caption="Headline numbers (max-inside-liver rule)")
-    for scenario in dict.fromkeys(r.scenario for r in result.results):
-        evaluations = {f"{cohort} ({scenario})": ev
-                       for cohort, ev in result.evaluations(scenario).items()}
-        if evaluations:
-            add_multiphase_sections(report, evaluations, synthetic=synthetic)
+    evaluations = {f"{cohort} ({scenario})": ev
+                   for scenario in dict.fromkeys(r.scenario for r in result.results)
+                   for cohort, ev in result.evaluations(scenario).items()}
+    if evaluations:
+        add_multiphase_sections(report, evaluations, synthetic=synthetic)
+
+
+def write_report(result: WorkflowResult, path: str | Path, *, synthetic: bool) -> Path:
+    """An HTML report of a workflow run."""
+    from livermets.report import Report
+
+    report = Report("livermets: multi-phase liver lesion diagnosis", synthetic)
+    add_workflow_sections(report, result, synthetic=synthetic)
     return report.write(path)
 
 
