@@ -29,7 +29,8 @@ EXPECTED_CLASSIFIERS = ["xgboost", "random_forest", "linear_svm", "rbf_svm", "kn
 
 def test_registries_hold_every_named_step():
     assert CLASSIFIERS.names() == EXPECTED_CLASSIFIERS
-    assert SELECTORS.names() == ["lasso", "rf_permutation", "anova", "mrmr", "none"]
+    assert SELECTORS.names() == ["lasso", "rf_permutation", "anova", "mrmr", "bhattacharyya",
+                                 "bhattacharyya_radmlbench", "none"]
 
 
 def test_unknown_name_lists_the_choices():

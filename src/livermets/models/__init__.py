@@ -3,9 +3,16 @@ clinical and combined logistic models, nomograms, explanations and frozen models
 
 from livermets.models.aggregate import AGGREGATORS, aggregate_patients
 from livermets.models.clinical import ClinicalLogit, CombinedModel, rad_score, univariable_table
+from livermets.models.ensemble import SoftVotingEnsemble
 from livermets.models.frozen import FrozenModel, load_model, predict_table, save_model
 from livermets.models.grouping import GroupedCalibratedClassifier, fit_pipeline, grouped_splits
-from livermets.models.pipeline import PipelineSpec, SearchSpace, build_pipeline, selected_features
+from livermets.models.pipeline import (
+    PipelineSpec,
+    Range,
+    SearchSpace,
+    build_pipeline,
+    selected_features,
+)
 from livermets.models.registry import Registry
 from livermets.models.steps import CLASSIFIERS, IMPUTERS, RESAMPLERS, SCALERS, SELECTORS
 from livermets.models.transformers import (
@@ -15,6 +22,9 @@ from livermets.models.transformers import (
     L1Selector,
     RFPermutationTopK,
     TopKAnova,
+    TopKBhattacharyya,
+    bhattacharyya_radmlbench,
+    bhattacharyya_two_sided,
 )
 from livermets.models.validation import (
     FeatureData,
@@ -48,11 +58,16 @@ __all__ = [
     "L1Selector",
     "PipelineSpec",
     "RFPermutationTopK",
+    "Range",
     "Registry",
     "SearchSpace",
+    "SoftVotingEnsemble",
     "TopKAnova",
+    "TopKBhattacharyya",
     "Tuning",
     "aggregate_patients",
+    "bhattacharyya_radmlbench",
+    "bhattacharyya_two_sided",
     "build_pipeline",
     "check_groups_not_split",
     "fit_pipeline",

@@ -18,7 +18,12 @@ LINEAR_MODELS = ("LogisticRegression",)
 
 
 def transformed(pipeline: Any, X: pd.DataFrame) -> pd.DataFrame:
-    """The matrix the classifier sees (samplers skipped), with the selected feature names."""
+    """The matrix the classifier sees (samplers skipped), with the selected feature names.
+
+    For a ``SoftVotingEnsemble``: the input columns its members use (their union), untransformed.
+    """
+    if hasattr(pipeline, "estimators_"):
+        return X[selected_features(pipeline, list(X.columns))].astype(float)
     data: Any = X
     for _, step in pipeline.steps[:-1]:
         if hasattr(step, "fit_resample"):
@@ -35,6 +40,8 @@ def shap_values(pipeline: Any, X: pd.DataFrame, seed: int = 0, max_rows: int = 2
 
     rows = X.sample(n=min(max_rows, len(X)), random_state=seed) if len(X) > max_rows else X
     Z = transformed(pipeline, rows)
+    if hasattr(pipeline, "estimators_"):
+        return _ensemble_shap(pipeline, rows, Z, seed)
     model = pipeline.steps[-1][1]
     kind = type(model).__name__
     with warnings.catch_warnings():
@@ -57,6 +64,27 @@ def shap_values(pipeline: Any, X: pd.DataFrame, seed: int = 0, max_rows: int = 2
     if values.ndim == 3:  # (rows, features, classes): keep the positive (last) class
         values = values[..., -1]
     return pd.DataFrame(values, columns=Z.columns), Z, name
+
+
+def _ensemble_shap(ensemble: Any, rows: pd.DataFrame, Z: pd.DataFrame, seed: int
+                   ) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """Permutation SHAP values of a soft-voting ensemble's positive-class probability over the
+    input columns its members use (the other columns cannot change its output)."""
+    import shap
+
+    template = rows.iloc[[0]].reset_index(drop=True)
+
+    def positive(values: np.ndarray) -> np.ndarray:
+        frame = pd.concat([template] * len(values), ignore_index=True)
+        frame[list(Z.columns)] = values
+        return ensemble.predict_proba(frame)[:, -1]
+
+    background = Z.iloc[: min(50, len(Z))].to_numpy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        explainer = shap.explainers.Permutation(positive, background, seed=seed)
+        values = explainer(Z.to_numpy(), max_evals=2 * Z.shape[1] + 1).values
+    return pd.DataFrame(np.asarray(values), columns=Z.columns), Z, "permutation"
 
 
 def _auc_score(y: np.ndarray, prob: np.ndarray, labels: np.ndarray) -> float:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from fnmatch import fnmatchcase
+from typing import Any, Literal, Union
 
 from imblearn.pipeline import Pipeline
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -26,8 +27,71 @@ def _check_name(registry: Registry[Any], value: str) -> str:
     return value
 
 
+Choice = Union[bool, int, float, str, None]  # noqa: UP007 (pydantic keeps each type)
+
+
+class Range(BaseModel):
+    """A numeric range that replaces a registered hyperparameter's range (log scale or not)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    low: float
+    high: float
+    log: bool = False
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Range:
+        if not self.low < self.high:
+            raise ValueError(f"a range needs low < high, got low={self.low}, high={self.high}")
+        if self.log and self.low <= 0:
+            raise ValueError(f"a log range needs low > 0, got low={self.low}")
+        return self
+
+
+class _Recorder:
+    """A stand-in Optuna trial that records the names and kinds of the parameters a search
+    space asks for (and answers each with its first value)."""
+
+    def __init__(self) -> None:
+        self.kinds: dict[str, str] = {}
+
+    def suggest_float(self, name: str, low: float, high: float, **_: Any) -> float:
+        self.kinds[name] = "float"
+        return low
+
+    def suggest_int(self, name: str, low: int, high: int, **_: Any) -> int:
+        self.kinds[name] = "int"
+        return low
+
+    def suggest_categorical(self, name: str, choices: Any) -> Any:
+        self.kinds[name] = "categorical"
+        return choices[0]
+
+
+def tunable_parameters() -> dict[str, str]:
+    """Every registered hyperparameter's Optuna name (``select.anova.k``, ``logistic.C``...)
+    and kind (``float``, ``int``, ``categorical``)."""
+    recorder = _Recorder()
+    for step, prefix in (("select", "select.{}."), ("resample", "resample.{}."),
+                         ("classifier", "{}.")):
+        registry = STEP_REGISTRIES[step]
+        for name in registry:
+            registry.get(name).space(recorder, prefix.format(name))
+    return dict(recorder.kinds)
+
+
+def _matching(pattern: str, names: dict[str, str]) -> list[str]:
+    return [n for n in names if fnmatchcase(n, pattern)]
+
+
 class SearchSpace(BaseModel):
-    """Alternatives the inner loop may choose between, besides the model's hyperparameters."""
+    """Alternatives the inner loop may choose between, besides the model's hyperparameters.
+
+    ``params`` replaces registered search ranges by Optuna parameter name, or by a glob pattern
+    over those names (``select.*.k``): a list of values (a categorical choice) or a ``Range``
+    (``{low, high, log}``, for float and integer parameters). An exact name wins over a pattern;
+    among patterns the first listed wins.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -37,13 +101,77 @@ class SearchSpace(BaseModel):
     classifier: list[str] = Field(default_factory=list)
     tune_classifier: bool = True
     tune_select: bool = True
+    params: dict[str, list[Choice] | Range] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _known(self) -> SearchSpace:
         for step in ("scale", "select", "resample", "classifier"):
             for name in getattr(self, step):
                 _check_name(STEP_REGISTRIES[step], name)
+        known = tunable_parameters()
+        for pattern, value in self.params.items():
+            names = _matching(pattern, known)
+            if not names:
+                import difflib
+
+                close = difflib.get_close_matches(pattern, list(known), n=3)
+                hint = f" (did you mean {', '.join(close)}?)" if close else ""
+                raise ValueError(
+                    f"search.params: {pattern!r} names no tunable parameter{hint}; names are "
+                    "'select.<selector>.<param>', 'resample.<resampler>.<param>' or "
+                    "'<classifier>.<param>', e.g. 'select.anova.k', 'logistic.C', "
+                    "or a pattern such as 'select.*.k'"
+                )
+            if isinstance(value, Range):
+                categorical = [n for n in names if known[n] == "categorical"]
+                if categorical:
+                    raise ValueError(
+                        f"search.params: {pattern!r} gives a range, but {categorical} "
+                        "choose(s) from a list; give a list of values instead"
+                    )
+            elif not value:
+                raise ValueError(f"search.params: {pattern!r} needs at least one value")
         return self
+
+    def override(self, name: str) -> list[Choice] | Range | None:
+        """What replaces the registered range of parameter ``name`` (None: keep it)."""
+        if name in self.params:
+            return self.params[name]
+        for pattern, value in self.params.items():
+            if fnmatchcase(name, pattern):
+                return value
+        return None
+
+
+class _OverriddenTrial:
+    """An Optuna trial (or ``FixedTrial``) whose ranges are replaced by ``search.params``."""
+
+    def __init__(self, trial: Any, search: SearchSpace) -> None:
+        self.trial = trial
+        self.search = search
+
+    def suggest_float(self, name: str, low: float, high: float, *, log: bool = False,
+                      **kwargs: Any) -> Any:
+        found = self.search.override(name)
+        if found is None:
+            return self.trial.suggest_float(name, low, high, log=log, **kwargs)
+        if isinstance(found, Range):
+            return self.trial.suggest_float(name, found.low, found.high, log=found.log)
+        return self.trial.suggest_categorical(name, found)
+
+    def suggest_int(self, name: str, low: int, high: int, *, log: bool = False,
+                    **kwargs: Any) -> Any:
+        found = self.search.override(name)
+        if found is None:
+            return self.trial.suggest_int(name, low, high, log=log, **kwargs)
+        if isinstance(found, Range):
+            return self.trial.suggest_int(name, int(found.low), int(found.high), log=found.log)
+        return self.trial.suggest_categorical(name, found)
+
+    def suggest_categorical(self, name: str, choices: Any) -> Any:
+        found = self.search.override(name)
+        # a Range on a categorical parameter is refused when the SearchSpace is validated
+        return self.trial.suggest_categorical(name, choices if found is None else found)
 
 
 class PipelineSpec(BaseModel):
@@ -139,7 +267,10 @@ def build_pipeline(
 
 
 def sample_spec(spec: PipelineSpec, trial: Any) -> PipelineSpec:
-    """A concrete spec for one Optuna trial: step choices and hyperparameters sampled."""
+    """A concrete spec for one Optuna trial: step choices and hyperparameters sampled (ranges
+    replaced by ``search.params``)."""
+    if spec.search.params:
+        trial = _OverriddenTrial(trial, spec.search)
     update: dict[str, Any] = {}
     for step in ("scale", "select", "resample", "classifier"):
         choices = getattr(spec.search, step)
@@ -158,7 +289,19 @@ def sample_spec(spec: PipelineSpec, trial: Any) -> PipelineSpec:
 
 
 def selected_features(pipeline: Pipeline, names: list[str]) -> list[str]:
-    """Names of the features that reach the classifier of a fitted pipeline."""
+    """Names of the features that reach the classifier of a fitted pipeline.
+
+    For a ``SoftVotingEnsemble``: the union of its members' features, those more members use
+    first (then in input order).
+    """
+    members = getattr(pipeline, "estimators_", None)
+    if members is not None:
+        counts: dict[str, int] = {}
+        for member in members:
+            for name in selected_features(member, names):
+                counts[name] = counts.get(name, 0) + 1
+        order = {name: i for i, name in enumerate(names)}
+        return sorted(counts, key=lambda n: (-counts[n], order.get(n, len(order))))
     current = list(names)
     for step_name, step in pipeline.steps[:-1]:
         if step_name in {"redundancy", "select"}:

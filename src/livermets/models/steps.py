@@ -26,6 +26,8 @@ from livermets.models.transformers import (
     L1Selector,
     RFPermutationTopK,
     TopKAnova,
+    TopKBhattacharyya,
+    check_k,
 )
 
 IMPUTERS: Registry[BaseEstimator] = Registry("imputer")
@@ -36,6 +38,8 @@ CLASSIFIERS: Registry[BaseEstimator] = Registry("classifier")
 
 
 def _k_space(trial: Any, prefix: str) -> dict[str, Any]:
+    """Default grid of the top-k selectors (``search.params`` may replace it, e.g. up to 256 or
+    ``"all"``)."""
     return {"k": trial.suggest_categorical(f"{prefix}k", [2, 4, 8, 16, 32])}
 
 
@@ -79,21 +83,33 @@ def _lasso(seed: int = 0, C: float = 0.5) -> BaseEstimator:
 
 
 @SELECTORS.register("rf_permutation", space=_k_space)
-def _rf_perm(seed: int = 0, k: int = 10, n_estimators: int = 100) -> BaseEstimator:
+def _rf_perm(seed: int = 0, k: int | str = 10, n_estimators: int = 100) -> BaseEstimator:
     """Top-k random-forest permutation importance."""
-    return RFPermutationTopK(k=k, n_estimators=n_estimators, seed=seed)
+    return RFPermutationTopK(k=check_k(k), n_estimators=n_estimators, seed=seed)
 
 
 @SELECTORS.register("anova", space=_k_space)
-def _anova(seed: int = 0, k: int = 10) -> BaseEstimator:
+def _anova(seed: int = 0, k: int | str = 10) -> BaseEstimator:
     """Top-k ANOVA F statistic."""
-    return TopKAnova(k=k)
+    return TopKAnova(k=check_k(k))
 
 
 @SELECTORS.register("mrmr", space=_k_space)
-def _mrmr(seed: int = 0, k: int = 10) -> BaseEstimator:
+def _mrmr(seed: int = 0, k: int | str = 10) -> BaseEstimator:
     """Minimum-redundancy maximum-relevance top-k."""
-    return MRMR(k=k)
+    return MRMR(k=check_k(k))
+
+
+@SELECTORS.register("bhattacharyya", space=_k_space)
+def _bhattacharyya(seed: int = 0, k: int | str = 10) -> BaseEstimator:
+    """Top-k two-sided radMLBench Bhattacharyya score (binary outcomes)."""
+    return TopKBhattacharyya(k=check_k(k), two_sided=True)
+
+
+@SELECTORS.register("bhattacharyya_radmlbench", space=_k_space)
+def _bhattacharyya_radmlbench(seed: int = 0, k: int | str = 10) -> BaseEstimator:
+    """Top-k radMLBench Bhattacharyya score, one-sided exactly as radMLBench (binary outcomes)."""
+    return TopKBhattacharyya(k=check_k(k), two_sided=False)
 
 
 @SELECTORS.register("none")

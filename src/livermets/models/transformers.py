@@ -15,6 +15,8 @@ from sklearn.inspection import permutation_importance
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from livermets.errors import ConfigError
+
 
 def outcome_association(X: np.ndarray, y: np.ndarray) -> np.ndarray:
     """ANOVA F of each column against the class (monotone in |point-biserial r| for 2 classes)."""
@@ -39,6 +41,62 @@ def abs_correlation(X: np.ndarray) -> np.ndarray:
     norm[norm == 0] = np.inf
     z = centred / norm
     return np.abs(z.T @ z)
+
+
+def n_keep(k: int | str, n_features: int) -> int:
+    """How many columns a top-k selector keeps: ``k`` (at most every column) or ``"all"``."""
+    if isinstance(k, str):
+        if k != "all":
+            raise ConfigError(f"k must be a positive number of features or 'all', not {k!r}")
+        return n_features
+    if int(k) < 1:
+        raise ConfigError(f"k must be a positive number of features or 'all', not {k!r}")
+    return min(int(k), n_features)
+
+
+def check_k(k: int | str) -> int | str:
+    """``k`` if it is a valid top-k setting (a positive integer or ``"all"``)."""
+    n_keep(k, 1)
+    return k
+
+
+def bhattacharyya_radmlbench(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """radMLBench's "Bhattacharyya" feature score (higher = better), ported exactly.
+
+    radMLBench (Demircioğlu, ``bhattacharyya_score_fct``) compares, with OpenCV's
+    ``compareHist(HISTCMP_BHATTACHARYYA)``, each feature column min-max scaled and normalised to
+    sum 1 over the *samples* with the label vector y / sum(y):
+    ``d = sqrt(max(0, 1 - sum_i sqrt(h1_i h2_i) / sqrt(sum h1 * sum h2)))``, returned negated and
+    in float32 like the original (its float32 rounding decides ties). It rewards features whose
+    min-max mass lies on the positive rows, so it is one-sided: a feature that is *lower* in the
+    positive class never ranks high. Constant columns score 0, the best score (as in the
+    original). Binary outcomes only; ``y`` is 0 / 1 with 1 the positive class.
+    """
+    X = np.asarray(X, float)
+    y = np.asarray(y, float)
+    yn = (y / y.sum()).astype(np.float32)
+    low, high = X.min(axis=0), X.max(axis=0)
+    spread = high - low
+    constant = spread == 0
+    U = (X - low) / np.where(constant, 1.0, spread)
+    Xn = (U / np.where(constant, 1.0, U.sum(axis=0))).astype(np.float32)
+    bc = np.sqrt(Xn.astype(np.float64) * yn[:, None]).sum(axis=0)
+    scale = Xn.sum(axis=0).astype(np.float64) * yn.sum()
+    with np.errstate(divide="ignore"):
+        scale = np.where(np.abs(scale) > np.finfo(float).eps, 1 / np.sqrt(np.abs(scale)), 1.0)
+    d = np.sqrt(np.maximum(1 - bc * scale, 0))
+    d[constant] = 0.0
+    return -d.astype(np.float32)
+
+
+def bhattacharyya_two_sided(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The radMLBench score of the feature or of its negation, whichever is larger, so that
+    features lower in the positive class can rank high too; constant columns rank last."""
+    X = np.asarray(X, float)
+    score = np.maximum(bhattacharyya_radmlbench(X, y), bhattacharyya_radmlbench(-X, y))
+    score = score.astype(np.float64)
+    score[np.ptp(X, axis=0) == 0] = -np.inf
+    return score
 
 
 class _Selector(SelectorMixin, BaseEstimator):
@@ -90,12 +148,42 @@ class CorrelationFilter(_Selector):
 class TopKAnova(_Selector):
     """The k features with the largest ANOVA F statistic."""
 
-    def __init__(self, k: int = 10) -> None:
+    def __init__(self, k: int | str = 10) -> None:
         self.k = k
 
     def _select(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
         keep = np.zeros(X.shape[1], dtype=bool)
-        keep[np.argsort(-outcome_association(X, y), kind="stable")[: self.k]] = True
+        order = np.argsort(-outcome_association(X, y), kind="stable")
+        keep[order[: n_keep(self.k, X.shape[1])]] = True
+        return keep
+
+
+class TopKBhattacharyya(_Selector):
+    """The k features with the best radMLBench Bhattacharyya score (binary outcomes only).
+
+    ``two_sided=True`` scores each feature and its negation (``bhattacharyya_two_sided``);
+    ``False`` is radMLBench's one-sided score exactly (``bhattacharyya_radmlbench``). Ties are
+    broken like scikit-learn's ``SelectKBest`` (the later column wins), as in radMLBench.
+    """
+
+    def __init__(self, k: int | str = 10, two_sided: bool = True) -> None:
+        self.k = k
+        self.two_sided = two_sided
+
+    def _select(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+        classes = np.unique(y)
+        if len(classes) != 2:
+            raise ConfigError(
+                f"the Bhattacharyya selectors score two classes, but the outcome has "
+                f"{len(classes)}; use anova, mrmr, lasso or rf_permutation."
+            )
+        positive = (y == classes[1]).astype(float)
+        score = (bhattacharyya_two_sided if self.two_sided else bhattacharyya_radmlbench)(
+            X, positive)
+        self.scores_ = np.asarray(score, dtype=np.float64)
+        keep = np.zeros(X.shape[1], dtype=bool)
+        order = np.argsort(np.nan_to_num(self.scores_, nan=-np.inf), kind="mergesort")
+        keep[order[len(order) - n_keep(self.k, X.shape[1]):]] = True
         return keep
 
 
@@ -103,7 +191,7 @@ class MRMR(_Selector):
     """Minimum-redundancy maximum-relevance (Ding & Peng 2005), difference form on a correlation
     scale: relevance = correlation ratio with the class, redundancy = mean |r| with the chosen."""
 
-    def __init__(self, k: int = 10) -> None:
+    def __init__(self, k: int | str = 10) -> None:
         self.k = k
 
     def _select(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -112,7 +200,7 @@ class MRMR(_Selector):
         corr = abs_correlation(X)
         keep = np.zeros(X.shape[1], dtype=bool)
         redundancy = np.zeros(X.shape[1])
-        for n in range(min(self.k, int(usable.sum()))):
+        for n in range(min(n_keep(self.k, X.shape[1]), int(usable.sum()))):
             score = relevance - (redundancy / n if n else 0.0)
             score[keep | ~usable] = -np.inf
             best = int(np.argmax(score))
@@ -139,7 +227,8 @@ class L1Selector(_Selector):
 class RFPermutationTopK(_Selector):
     """The k features with the largest random-forest permutation importance (training fold)."""
 
-    def __init__(self, k: int = 10, n_estimators: int = 100, n_repeats: int = 3, seed: int = 0):
+    def __init__(self, k: int | str = 10, n_estimators: int = 100, n_repeats: int = 3,
+                 seed: int = 0):
         self.k = k
         self.n_estimators = n_estimators
         self.n_repeats = n_repeats
@@ -153,7 +242,8 @@ class RFPermutationTopK(_Selector):
             forest, X, y, n_repeats=self.n_repeats, random_state=self.seed, n_jobs=1
         )
         keep = np.zeros(X.shape[1], dtype=bool)
-        keep[np.argsort(-result.importances_mean, kind="stable")[: self.k]] = True
+        order = np.argsort(-result.importances_mean, kind="stable")
+        keep[order[: n_keep(self.k, X.shape[1])]] = True
         return keep
 
 

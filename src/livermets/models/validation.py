@@ -14,12 +14,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sklearn.base import clone
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold
 
-from livermets.errors import DataError
+from livermets.errors import ConfigError, DataError
+from livermets.models.ensemble import SoftVotingEnsemble
 from livermets.models.grouping import fit_pipeline
 from livermets.models.pipeline import PipelineSpec, build_pipeline, sample_spec, selected_features
 
@@ -85,13 +86,30 @@ class Fold:
 
 
 class Tuning(BaseModel):
-    """Inner-loop settings: Optuna TPE trials (0 = no tuning) on grouped inner folds."""
+    """Inner-loop settings: Optuna TPE trials (0 = no tuning) on grouped inner folds.
+
+    ``ensemble`` > 1 keeps the ``ensemble`` best distinct configurations of the search (by inner
+    AUC) instead of the best one: each is refitted on the training rows and their probabilities
+    are averaged (``SoftVotingEnsemble``); the cut-off comes from their averaged inner-fold
+    predictions. Radiomics models only: clinical and combined models keep their single best
+    configuration (their odds-ratio tables and nomograms need one logistic model).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     trials: int = Field(default=0, ge=0)
     timeout_s: float | None = Field(default=None, gt=0)
     inner_folds: int = Field(default=3, ge=2)
+    ensemble: int = Field(default=1, ge=1)
+
+    @model_validator(mode="after")
+    def _enough_trials(self) -> Tuning:
+        if self.ensemble > 1 and self.trials < self.ensemble:
+            raise ValueError(
+                f"tuning.ensemble = {self.ensemble} averages the {self.ensemble} best tuning "
+                f"trials; it needs tuning.trials >= {self.ensemble} (got {self.trials})"
+            )
+        return self
 
 
 def derive_seed(seed: int, *keys: object) -> int:
@@ -189,10 +207,34 @@ def inner_oof(
     return oof
 
 
+@dataclass
+class Candidate:
+    """One configuration found by the inner search: its spec, inner OOF probabilities, AUC."""
+
+    spec: PipelineSpec
+    oof: np.ndarray
+    inner_auc: float
+    trial: int
+
+
 def tune(
     spec: PipelineSpec, data: FeatureData, tuning: Tuning, seed: int
 ) -> tuple[PipelineSpec, np.ndarray, pd.DataFrame]:
     """Optuna TPE search on grouped inner folds: best spec, its inner OOF probabilities, trials."""
+    ranked, trials = search(spec, data, tuning, seed)
+    return ranked[0].spec, ranked[0].oof, trials
+
+
+def search(
+    spec: PipelineSpec, data: FeatureData, tuning: Tuning, seed: int, top: int = 1
+) -> tuple[list[Candidate], pd.DataFrame]:
+    """Optuna TPE search on grouped inner folds: the ``top`` best distinct configurations (by
+    inner AUC, ties to the earlier trial; a trial that repeats an earlier one's configuration
+    is skipped) and the trials table.
+
+    Every trial scores the same inner folds (seeded by ``seed``), so the candidates' OOF
+    probabilities can be averaged row by row.
+    """
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -216,15 +258,30 @@ def tune(
             f"every one of {len(study.trials)} tuning trials of model {spec.name!r} failed; "
             "check the data (too few cases per class?) or the search space."
         )
-    best = max(complete, key=lambda t: (t.value, -t.number))
-    chosen = sample_spec(spec, optuna.trial.FixedTrial(best.params))
+    ranked: list[Candidate] = []
+    seen: set[str] = set()
+    for t in sorted(complete, key=lambda t: (-t.value, t.number)):
+        chosen = sample_spec(spec, optuna.trial.FixedTrial(t.params))
+        key = chosen.model_dump_json()
+        if key in seen:
+            continue
+        seen.add(key)
+        ranked.append(Candidate(chosen, oofs[t.number], float(t.value), t.number))
+        if len(ranked) == top:
+            break
     trials = study.trials_dataframe(attrs=("number", "value", "params", "state"))
-    return chosen, oofs[best.number], trials
+    return ranked, trials
 
 
 @dataclass
 class FitResult:
-    """A pipeline fitted on one training set, with what the inner loop chose."""
+    """A pipeline fitted on one training set, with what the inner loop chose.
+
+    With ``tuning.ensemble`` > 1, ``pipeline`` is a ``SoftVotingEnsemble``, ``spec`` its best
+    member, ``members`` / ``member_inner_auc`` every member's spec and inner AUC (best first),
+    and ``train_oof`` / ``inner_auc`` / ``threshold`` come from the members' averaged inner OOF
+    probabilities; ``features`` is the union of the members' features.
+    """
 
     spec: PipelineSpec
     pipeline: Any
@@ -232,6 +289,8 @@ class FitResult:
     features: list[str]
     threshold: float | None
     inner_auc: float
+    members: list[PipelineSpec] = field(default_factory=list)
+    member_inner_auc: list[float] = field(default_factory=list)
 
 
 def youden_threshold(y: np.ndarray, prob: np.ndarray) -> float | None:
@@ -243,21 +302,54 @@ def youden_threshold(y: np.ndarray, prob: np.ndarray) -> float | None:
     return float(operating_point(y, prob, "youden", positive=1, direction="<").threshold)
 
 
+BINARY_SELECTORS = ("bhattacharyya", "bhattacharyya_radmlbench")
+
+
+def check_outcome(spec: PipelineSpec, data: FeatureData) -> None:
+    """Refuse, before any fitting, steps that cannot handle the outcome's number of classes."""
+    if data.binary:
+        return
+    used = sorted({spec.select, *spec.search.select} & set(BINARY_SELECTORS))
+    if used:
+        raise ConfigError(
+            f"model {spec.name!r}: selector(s) {', '.join(used)} score two classes, but the "
+            f"outcome has {len(data.classes)}; use anova, mrmr, lasso or rf_permutation."
+        )
+
+
 def fit_spec(spec: PipelineSpec, data: FeatureData, tuning: Tuning, seed: int) -> FitResult:
-    """Tune (if asked) on inner folds, pick the Youden cut-off on inner OOF, refit on all rows."""
+    """Tune (if asked) on inner folds, pick the Youden cut-off on inner OOF, refit on all rows.
+
+    With ``tuning.ensemble`` > 1 (radiomics models) the best configurations are each refitted on
+    all rows and averaged, and the cut-off is taken on their averaged inner OOF probabilities.
+    """
+    check_outcome(spec, data)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if tuning.trials > 0:
-            chosen, oof, _ = tune(spec, data, tuning, seed)
+            top = tuning.ensemble if spec.inputs == "radiomics" else 1
+            candidates, _ = search(spec, data, tuning, seed, top)
         else:
-            chosen, oof = spec, inner_oof(spec, data, seed, tuning.inner_folds)
+            oof = inner_oof(spec, data, seed, tuning.inner_folds)
+            candidates = [Candidate(spec, oof, _auc(data.y, oof, len(data.classes)), -1)]
+        chosen = candidates[0].spec
         columns = data.columns_for(chosen)
-        pipeline = build_pipeline(chosen, seed, tuple(data.clinical_columns))
-        fit_pipeline(pipeline, data.X[columns], data.y, data.patient_id)
+        clinical = tuple(data.clinical_columns)
+        if len(candidates) == 1:
+            oof = candidates[0].oof
+            pipeline = build_pipeline(chosen, seed, clinical)
+            fit_pipeline(pipeline, data.X[columns], data.y, data.patient_id)
+        else:
+            oof = np.mean([c.oof for c in candidates], axis=0)
+            pipeline = SoftVotingEnsemble([build_pipeline(c.spec, seed, clinical)
+                                           for c in candidates])
+            pipeline.fit(data.X[columns], data.y, data.patient_id)
     threshold = youden_threshold(data.y, oof[:, 1]) if data.binary else None
+    members = candidates if len(candidates) > 1 else []
     return FitResult(
         chosen, pipeline, oof, selected_features(pipeline, columns), threshold,
-        _auc(data.y, oof, len(data.classes)),
+        _auc(data.y, oof, len(data.classes)), [c.spec for c in members],
+        [c.inner_auc for c in members],
     )
 
 
@@ -272,6 +364,7 @@ class FoldOutcome:
     features: list[str]
     params: dict[str, Any]
     inner_auc: float
+    members: list[dict[str, Any]] = field(default_factory=list)
 
 
 def run_fold(
@@ -282,9 +375,11 @@ def run_fold(
     result = fit_spec(spec, data.subset(fold.train), tuning, fit_seed)
     X_test = data.X[data.columns_for(spec)].iloc[fold.test]
     prob = _predict(result.pipeline, X_test, len(data.classes))
-    params = result.spec.model_dump(mode="json", exclude={"search", "name", "base"})
+    exclude = {"search", "name", "base"}
+    params = result.spec.model_dump(mode="json", exclude=exclude)
+    members = [m.model_dump(mode="json", exclude=exclude) for m in result.members]
     return FoldOutcome(spec.name, fold, prob, result.threshold, result.features, params,
-                       result.inner_auc)
+                       result.inner_auc, members)
 
 
 def run_folds(
