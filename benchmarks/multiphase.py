@@ -7,7 +7,7 @@ AUC-2 (malignant vs benign), lesion detection precision / sensitivity, lesion cl
 accuracy, FP per patient, lesion and liver Dice (max-inside-liver rule), the per-class AUCs, and
 the training time. Synthetic data: the numbers show that the software works, not clinical accuracy.
 
-    .venv/bin/python benchmarks/multiphase.py [--patients 80] [--iterations 800] [--out DIR]
+    .venv/bin/python benchmarks/multiphase.py [--patients 80] [--iterations 1200] [--out DIR]
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=80)
     parser.add_argument("--scale", type=float, default=2.0)
-    parser.add_argument("--iterations", type=int, default=800)
+    parser.add_argument("--iterations", type=int, default=1200)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", dest="threads", type=int, default=1,
                         help="torch threads (1 is fastest on a shared 2-core machine)")

@@ -7,7 +7,12 @@ import pytest
 import torch
 
 from livermets.deep.multiphase.config import make_settings
-from livermets.deep.multiphase.network import MultiPhaseSegNet, instance_means
+from livermets.deep.multiphase.network import (
+    LESION_PRIOR,
+    MultiPhaseSegNet,
+    instance_means,
+    voxel_prior_bias,
+)
 from livermets.errors import ConfigError
 
 SETTINGS = make_settings(patch=(16, 16, 8), features=(4, 8), stem_channels=4, embedding_size=4)
@@ -76,19 +81,38 @@ def test_instance_means_are_hand_computed_masked_means():
     assert index.tolist() == [[0, 2], [0, 4], [1, 7]]
 
 
-def test_lesion_head_projects_the_pooled_features(net):
+def test_lesion_head_projects_the_pooled_features_and_phase_intensities(net):
     features = torch.randn(1, 4, 2, 3, 3)
+    image = torch.zeros(1, 4, 2, 3, 3)
+    image[0, 1, 0, 0, 0] = 4.0  # arterial: one of the lesion's 4 voxels -> mean 1
+    image[0, 3] = -2.0  # delayed: -2 everywhere -> mean -2
     instances = torch.zeros(1, 2, 3, 3, dtype=torch.long)
     instances[0, 0, :2, :2] = 5
     with torch.no_grad():
-        out = net.lesion_head(features, instances)
+        out = net.lesion_head(features, instances, image)
         mean = features[0, :, 0, :2, :2].reshape(4, -1).mean(1)[None]
-        z = net.projection(mean)
+        z = net.projection(torch.cat([mean, torch.tensor([[0.0, 1.0, 0.0, -2.0]])], dim=1))
+    assert net.projection[0].in_features == 4 + 4  # decoder features + one mean per phase
     torch.testing.assert_close(out.logits, net.lesion_classifier(z))
     torch.testing.assert_close(out.embeddings.norm(dim=1), torch.ones(1))
     assert out.index.tolist() == [[0, 5]]
-    empty = net.lesion_head(features, torch.zeros_like(instances))
+    empty = net.lesion_head(features, torch.zeros_like(instances), image)
     assert empty.logits.shape == (0, 8) and empty.embeddings.shape == (0, 4)
+    with pytest.raises(ValueError, match="input intensities"):
+        net.lesion_head(features, instances)
+
+
+def test_lesion_head_without_intensities_pools_features_only():
+    torch.manual_seed(0)
+    plain = MultiPhaseSegNet(make_settings(SETTINGS.model_dump(), lesion_intensity=False)).eval()
+    features = torch.randn(1, 4, 2, 3, 3)
+    instances = torch.zeros(1, 2, 3, 3, dtype=torch.long)
+    instances[0, 1, 1:, 1:] = 2
+    with torch.no_grad():
+        out = plain.lesion_head(features, instances)
+        z = plain.projection(features[0, :, 1, 1:, 1:].reshape(4, -1).mean(1)[None])
+    assert plain.projection[0].in_features == 4
+    torch.testing.assert_close(out.logits, plain.lesion_classifier(z))
 
 
 @pytest.mark.parametrize(("change", "message"), [
@@ -103,3 +127,13 @@ def test_lesion_head_projects_the_pooled_features(net):
 def test_invalid_settings_raise_config_error(change, message):
     with pytest.raises(ConfigError, match=message):
         make_settings(SETTINGS.model_dump(), **change)
+
+
+def test_voxel_head_starts_from_a_rare_lesion_prior(net):
+    prior = torch.softmax(voxel_prior_bias(8), dim=0)
+    torch.testing.assert_close(prior[2:].sum(), torch.tensor(LESION_PRIOR))
+    torch.testing.assert_close(prior[0], prior[1])
+    torch.testing.assert_close(net.voxel_head.conv.conv.bias, voxel_prior_bias(8))
+    with torch.no_grad():  # untrained: lesions far less likely than the 0.8 of zero biases
+        probs = torch.softmax(net(torch.randn(1, 4, 8, 16, 16), FOUR).voxel_logits, dim=1)
+    assert float(probs[:, 2:].sum(1).mean()) < 0.2

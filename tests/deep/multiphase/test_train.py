@@ -10,6 +10,7 @@ import torch
 
 from livermets.deep.multiphase.config import make_settings
 from livermets.deep.multiphase.train import (
+    LesionDiceCELoss,
     PatchSampler,
     crop,
     load_multiphase_model,
@@ -117,3 +118,47 @@ def test_unusable_inputs_raise(tmp_path):
     train_multiphase([tiny_case()], SETTINGS.model_copy(update={"iterations": 1}), tmp_path)
     with pytest.raises(ConfigError, match="other settings"):
         train_multiphase([tiny_case()], SETTINGS, tmp_path)
+
+
+def test_class_balanced_foreground_patches_and_flips():
+    common = tiny_case("a", classes=("hcc", "cyst"))
+    rare = tiny_case("b", seed=1, classes=("hcc", "fnh"))
+    settings = SETTINGS.model_copy(update={"foreground_prob": 1.0, "batch_size": 1,
+                                           "patch": (8, 8, 8), "features": (4, 8)})
+    sampler = PatchSampler([common, common, common, rare], settings, np.random.default_rng(0))
+    assert sorted(sampler.by_class) == [2, 4 + 2, 5 + 2]  # hcc, fnh, cyst
+    centre_classes = []
+    for _ in range(300):
+        case, centre = sampler._pick()
+        centre_classes.append(int(sampler.cases[case].labels[tuple(centre)]))
+    counts = np.bincount(centre_classes, minlength=8)
+    assert counts[[2, 6, 7]].sum() == 300 and counts[6] > 70  # fnh: 1 of 7 lesions, 1/3 of draws
+    flipped = PatchSampler([common], settings.model_copy(update={"flip_prob": 1.0}),
+                           np.random.default_rng(0))
+    plain = PatchSampler([common], settings, np.random.default_rng(0))
+    centre = np.array([8, 10, 12])
+    a, b = flipped.sample(0, centre), plain.sample(0, centre)
+    np.testing.assert_array_equal(a[0], b[0][:, ::-1, ::-1, ::-1])
+    np.testing.assert_array_equal(a[2], b[2][::-1, ::-1, ::-1])
+    np.testing.assert_array_equal(a[3], b[3][::-1, ::-1, ::-1])
+
+
+def test_lesion_dice_ce_ignores_absent_classes_and_rewards_lesion_vs_rest():
+    loss = LesionDiceCELoss(10)
+    labels = torch.ones(1, 1, 4, 4, 4, dtype=torch.long)
+    labels[..., :2, :2, :2] = 2 + 5  # a cyst
+    perfect = torch.nn.functional.one_hot(labels[:, 0], 10).permute(0, 4, 1, 2, 3).float() * 20
+    assert float(loss(perfect, labels)) < 1e-6
+    wrong_class = perfect.clone()
+    wrong_class[:, [2 + 5, 2 + 0]] = wrong_class[:, [2 + 0, 2 + 5]]  # cyst called hcc
+    missed = perfect.clone()
+    missed[:, 1] = missed[:, 1] + missed[:, 2 + 5]  # cyst called liver
+    missed[:, 2 + 5] = 0
+    # found but misnamed costs less than missed: the lesion-vs-rest term is still right
+    assert 0 < float(loss(wrong_class, labels)) < float(loss(missed, labels))
+    # a lesion class absent from the batch adds no Dice term: only the liver term and CE remain
+    liver_only = torch.ones(1, 1, 4, 4, 4, dtype=torch.long)
+    logits = torch.zeros(1, 10, 4, 4, 4)
+    expected = (torch.nn.functional.cross_entropy(logits, liver_only[:, 0])
+                + 1 - 2 * 0.9 * 64 / (0.9 * 64 + 64))
+    torch.testing.assert_close(loss(logits, liver_only), expected, rtol=1e-4, atol=1e-4)

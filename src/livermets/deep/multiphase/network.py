@@ -10,8 +10,11 @@ liver, C lesion classes).
 Two extra heads:
 
 - lesion head: the last decoder features are averaged over each lesion instance (reference
-  instances in training, predicted connected components at inference), projected to an embedding
-  (L2-normalised for the supervised contrastive loss) and mapped to C class logits;
+  instances in training, predicted connected components at inference), concatenated with the mean
+  normalised input intensity of every phase inside the instance (``lesion_intensity``: the
+  per-phase enhancement pattern that tells the classes apart, a cheap and scale-stable signal; an
+  absent phase is zero), projected to an embedding (L2-normalised for the supervised contrastive
+  loss) and mapped to C class logits;
 - patient head (the older rule, kept for comparison): global average + max pooling of the
   bottleneck -> C multi-label logits ("does the patient have a lesion of class k").
 
@@ -31,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from livermets.deep.multiphase.config import MultiphaseSettings
+from livermets.deep.multiphase.config import N_TISSUE, MultiphaseSettings
 from livermets.deep.networks import PhaseFusion
 
 NORM = "instance"
@@ -78,6 +81,20 @@ def instance_means(features: torch.Tensor, instances: torch.Tensor
     return torch.cat(pooled), torch.cat(index)
 
 
+LESION_PRIOR = 0.02  # initial summed lesion-class probability of every voxel
+
+
+def voxel_prior_bias(n_classes: int, lesion_prior: float = LESION_PRIOR) -> torch.Tensor:
+    """Initial voxel-head biases: background and liver share ``1 - lesion_prior``, the lesion
+    classes share ``lesion_prior`` (log-probabilities; RetinaNet-style prior initialisation).
+
+    With zero biases the C lesion classes start with a summed probability of C / (2 + C) (0.8
+    for 8 classes) everywhere, and the first hundreds of iterations only push that down."""
+    prior = torch.full((N_TISSUE + n_classes,), lesion_prior / n_classes)
+    prior[:N_TISSUE] = (1 - lesion_prior) / N_TISSUE
+    return prior.log()
+
+
 class MultiPhaseSegNet(nn.Module):
     """Phase stems -> iterative phase fusion -> U-Net -> voxel, lesion and patient heads."""
 
@@ -96,8 +113,12 @@ class MultiPhaseSegNet(nn.Module):
         self.up = nn.ModuleList(UnetUpBlock(3, feats[i], feats[i - 1], 3, 1, 2, NORM)
                                 for i in range(self.levels - 1, 0, -1))
         self.voxel_head = UnetOutBlock(3, feats[0], settings.n_outputs)
+        with torch.no_grad():  # prior: lesions are rare (see ``LESION_PRIOR``)
+            self.voxel_head.conv.conv.bias.copy_(voxel_prior_bias(settings.n_classes))
         self.patient_head = nn.Linear(2 * feats[-1], settings.n_classes)
-        self.projection = nn.Sequential(nn.Linear(feats[0], settings.embedding_size), nn.ReLU(),
+        self.lesion_intensity = settings.lesion_intensity
+        pooled = feats[0] + (len(self.phases) if self.lesion_intensity else 0)
+        self.projection = nn.Sequential(nn.Linear(pooled, settings.embedding_size), nn.ReLU(),
                                         nn.Linear(settings.embedding_size,
                                                   settings.embedding_size))
         self.lesion_classifier = nn.Linear(settings.embedding_size, settings.n_classes)
@@ -146,8 +167,17 @@ class MultiPhaseSegNet(nn.Module):
         x, _ = self._pad(x)
         return self._patient(self.encode(x, present)[-1])
 
-    def lesion_head(self, features: torch.Tensor, instances: torch.Tensor) -> LesionOutput:
-        """Class logits and embeddings of every instance (features averaged over its voxels)."""
+    def lesion_head(self, features: torch.Tensor, instances: torch.Tensor,
+                    image: torch.Tensor | None = None) -> LesionOutput:
+        """Class logits and embeddings of every instance: decoder ``features`` [B, F, Z, Y, X]
+        averaged over its voxels, followed (``lesion_intensity``) by the mean of every phase of
+        the normalised input ``image`` [B, P, Z, Y, X] over them (absent phases zeroed)."""
         pooled, index = instance_means(features, instances)
+        if self.lesion_intensity:
+            if image is None or image.shape[2:] != features.shape[2:]:
+                raise ValueError("this lesion head pools the input intensities too: pass the "
+                                 "image [B, P, Z, Y, X] on the features' grid")
+            pooled = torch.cat([pooled, instance_means(image.to(features.dtype), instances)[0]],
+                               dim=1)
         z = self.projection(pooled)
         return LesionOutput(self.lesion_classifier(z), F.normalize(z, dim=1), index)

@@ -69,9 +69,11 @@ def rich_progress(description: str, total: int) -> Iterator[Callable[..., None]]
 # ---------------------------------------------------------------- patches
 
 
-def _foreground(case: MultiphaseCase, rng: np.random.Generator) -> np.ndarray:
-    """Lesion voxel indices of a case (at most 20000, drawn at random)."""
-    idx = np.argwhere(case.labels >= N_TISSUE)  # type: ignore[operator]
+def _foreground(case: MultiphaseCase, rng: np.random.Generator, label: int | None = None
+                ) -> np.ndarray:
+    """Lesion voxel indices of a case, or those of one label (at most 20000, drawn at random)."""
+    mask = case.labels >= N_TISSUE if label is None else case.labels == label  # type: ignore[operator]
+    idx = np.argwhere(mask)
     if len(idx) > 20000:
         idx = idx[np.sort(rng.choice(len(idx), 20000, replace=False))]
     return idx
@@ -115,21 +117,37 @@ class Batch:
 
 
 class PatchSampler:
-    """Random (foreground-oversampled) patches with random delayed-phase dropout."""
+    """Random (foreground-oversampled) patches with random delayed-phase dropout and flips.
+
+    A foreground patch is centred on a lesion voxel. Class-balanced (``class_balanced``): a lesion
+    class is drawn uniformly among those of the training cases, then a case holding it, then one
+    of its voxels, so a class with one small lesion is seen as often as the commonest one;
+    otherwise a random case and any of its lesion voxels.
+    """
 
     def __init__(self, cases: Sequence[MultiphaseCase], settings: MultiphaseSettings,
                  rng: np.random.Generator) -> None:
         self.cases, self.settings, self.rng = list(cases), settings, rng
         pick = np.random.default_rng(settings.seed)  # not ``rng``: resuming must not shift it
         self.foreground = [_foreground(c, pick) for c in self.cases]
+        self.by_class: dict[int, list[tuple[int, np.ndarray]]] = {}
+        if settings.class_balanced:
+            for i, case in enumerate(self.cases):
+                for label in np.unique(case.labels[case.labels >= N_TISSUE]):  # type: ignore[index]
+                    self.by_class.setdefault(int(label), []).append(
+                        (i, _foreground(case, pick, int(label))))
         self.fill = [c.image.reshape(c.image.shape[0], -1).min(axis=1) for c in self.cases]
         phases = list(settings.phases)
         self.delayed = phases.index("delayed") if "delayed" in phases else None
 
-    def sample(self, i: int, foreground: bool) -> tuple[np.ndarray, ...]:
-        """(image, present, labels, instances) of one patch of case ``i``."""
+    def sample(self, i: int, foreground: bool | np.ndarray) -> tuple[np.ndarray, ...]:
+        """(image, present, labels, instances) of one patch of case ``i`` (``foreground``: a
+        random lesion voxel as centre, or the given centre voxel)."""
         case, fg, rng = self.cases[i], self.foreground[i], self.rng
-        centre = fg[rng.integers(len(fg))] if foreground and len(fg) else None
+        if isinstance(foreground, np.ndarray):
+            centre: np.ndarray | None = foreground
+        else:
+            centre = fg[rng.integers(len(fg))] if foreground and len(fg) else None
         patch = self.settings.patch_zyx
         start = patch_start(case.shape, patch, rng, centre)
         image = crop(case.image, start, patch, self.fill[i])
@@ -138,16 +156,33 @@ class PatchSampler:
                 and rng.random() < self.settings.drop_delayed_prob):
             present[self.delayed] = False
             image[self.delayed] = 0.0
-        return (image, present, crop(case.labels, start, patch),  # type: ignore[arg-type]
-                crop(case.instances, start, patch))  # type: ignore[arg-type]
+        labels = crop(case.labels, start, patch)  # type: ignore[arg-type]
+        instances = crop(case.instances, start, patch)  # type: ignore[arg-type]
+        if self.settings.flip_prob > 0:
+            axes = [a for a in (-3, -2, -1) if rng.random() < self.settings.flip_prob]
+            if axes:
+                image, labels, instances = (np.ascontiguousarray(np.flip(a, axis=axes))
+                                            for a in (image, labels, instances))
+        return image, present, labels, instances
+
+    def _pick(self) -> tuple[int, bool | np.ndarray]:
+        """A case and what to centre its patch on."""
+        rng = self.rng
+        foreground = bool(rng.random() < self.settings.foreground_prob)
+        if foreground and self.by_class:
+            labels = sorted(self.by_class)
+            holders = self.by_class[labels[int(rng.integers(len(labels)))]]
+            case, voxels = holders[int(rng.integers(len(holders)))]
+            return case, voxels[rng.integers(len(voxels))]
+        return int(rng.integers(len(self.cases))), foreground
 
     def batch(self) -> Batch:
         """A batch of ``settings.batch_size`` patches from random cases."""
         items, classes, targets = [], [], []
         names = list(self.settings.classes)
         for _ in range(self.settings.batch_size):
-            case = int(self.rng.integers(len(self.cases)))
-            items.append(self.sample(case, self.rng.random() < self.settings.foreground_prob))
+            case, centre = self._pick()
+            items.append(self.sample(case, centre))
             mapping = self.cases[case].instance_classes
             classes.append({k: names.index(v) for k, v in mapping.items()})
             targets.append(self.cases[case].class_targets(names))
@@ -161,6 +196,41 @@ class PatchSampler:
 # ---------------------------------------------------------------- losses
 
 
+def _soft_dice(prob: torch.Tensor, target: torch.Tensor, smooth: float = 1e-5) -> torch.Tensor:
+    """1 - soft Dice over the whole batch (batch Dice)."""
+    inter = (prob * target).sum()
+    return 1 - (2 * inter + smooth) / (prob.sum() + target.sum() + smooth)
+
+
+class LesionDiceCELoss:
+    """Cross-entropy (lesion classes weighted ``lesion_weight``) plus the mean of batch soft-Dice
+    terms: liver with its lesions (labels >= 1), lesion vs rest (summed lesion-class
+    probability), and the mean over the lesion classes present in the batch.
+
+    Unlike a Dice over all 2 + C channels, a lesion class absent from the batch adds no Dice term
+    (the plain batch Dice scores it ~0 whatever the network does and drives every lesion
+    probability down), and the binary lesion term rewards finding a lesion before naming its
+    class, matching the hierarchical decision at inference.
+    """
+
+    def __init__(self, n_outputs: int, lesion_weight: float = 1.0) -> None:
+        self.weight = torch.ones(n_outputs)
+        self.weight[N_TISSUE:] = lesion_weight
+
+    def __call__(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        y = labels[:, 0].long()
+        ce = F.cross_entropy(logits, y, weight=self.weight.to(logits.device, logits.dtype))
+        probs = torch.softmax(logits, dim=1)
+        terms = [_soft_dice(probs[:, 1:].sum(1), (y >= 1).to(probs.dtype))]
+        lesion = y >= N_TISSUE
+        if lesion.any():
+            terms.append(_soft_dice(probs[:, N_TISSUE:].sum(1), lesion.to(probs.dtype)))
+            present = torch.unique(y[lesion]).tolist()
+            terms.append(torch.stack([_soft_dice(probs[:, k], (y == k).to(probs.dtype))
+                                      for k in present]).mean())
+        return ce + torch.stack(terms).mean()
+
+
 class MultiphaseLoss:
     """Weighted sum of the four loss terms of one batch."""
 
@@ -168,7 +238,10 @@ class MultiphaseLoss:
         from monai.losses import DiceCELoss
 
         self.weights = settings.loss_weights
-        self.dice_ce = DiceCELoss(to_onehot_y=True, softmax=True, batch=True)
+        self.dice_ce: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = (
+            DiceCELoss(to_onehot_y=True, softmax=True, batch=True)
+            if settings.seg_loss == "dice_ce"
+            else LesionDiceCELoss(settings.n_outputs, settings.lesion_ce_weight))
         self.focal = FocalLoss(settings.focal_gamma)
         other = [settings.classes.index(c) for c in settings.other_classes]
         self.supcon = AsymmetricSupConLoss(settings.contrastive_temperature, other,
@@ -180,7 +253,7 @@ class MultiphaseLoss:
         out = model(batch.x, batch.present)
         dice_ce = self.dice_ce(out.voxel_logits, batch.labels)
         patient = F.binary_cross_entropy_with_logits(out.patient_logits, batch.patient_targets)
-        lesion = model.lesion_head(out.features, batch.instances)
+        lesion = model.lesion_head(out.features, batch.instances, batch.x)
         zero = out.voxel_logits.sum() * 0.0
         focal = contrastive = zero
         if len(lesion.index):
