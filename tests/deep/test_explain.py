@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -38,3 +39,38 @@ def test_embedding_table_and_gallery(crops_2d, tmp_path):
     y = (sub.meta["label"] == "metastasis").to_numpy().astype(int)
     png = cam_gallery(model, sub, y, ["hemangioma", "metastasis"], tmp_path / "cam.png", 1)
     assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_gallery_picks_right_and_wrong_lesions_per_class(crops_2d, tmp_path):
+    from livermets.deep.explain import draw_gallery, gallery_picks, top_picks
+
+    torch.manual_seed(0)
+    model = LesionNet("densenet_tiny", 2, 1, 1, 2)
+    sub = crops_2d.subset(np.arange(30))
+    y = (sub.meta["label"] == "metastasis").to_numpy().astype(int)
+    rng = np.random.default_rng(0)
+    p1 = rng.uniform(0.05, 0.95, len(sub))
+    prob = np.column_stack([1 - p1, p1])
+    picks = gallery_picks(model, sub, y, prob, 2, per_group=2)
+    keys = sub.meta[["patient_id", "lesion_id"]].astype(str)
+    lesion_p1 = pd.Series(p1).groupby([keys["patient_id"], keys["lesion_id"]], sort=False).mean()
+    for pick in picks.itertuples():
+        mean_p1 = lesion_p1[(pick.patient_id, pick.lesion_id)]
+        assert pick.pred == int(mean_p1 > 0.5)
+        assert np.isclose(pick.confidence, max(mean_p1, 1 - mean_p1))
+        assert (pick.verdict == "right") == (pick.pred == pick.true)
+        assert pick.image.shape == pick.cam.shape == (32, 32)
+        assert pick.cam.min() >= 0.0 and pick.cam.max() <= 1.0 + 1e-6
+        # shown on the lesion's crop with the highest probability of the predicted class
+        rows = np.flatnonzero((keys["patient_id"] == pick.patient_id)
+                              & (keys["lesion_id"] == pick.lesion_id))
+        best = rows[np.argmax(prob[rows, pick.pred])]
+        assert np.array_equal(pick.image, sub.images[best, 0])
+    for _, group in picks.groupby(["true", "verdict"]):
+        assert len(group) <= 2 and group["confidence"].is_monotonic_decreasing
+    pooled = top_picks(pd.concat([picks, picks.assign(confidence=picks["confidence"] / 2)]), 1)
+    assert len(pooled) == picks.groupby(["true", "verdict"]).ngroups
+    assert set(pooled["confidence"]) <= set(picks["confidence"])
+    png = draw_gallery(picks, ["hemangioma", "metastasis"], tmp_path / "g.png", 2)
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    assert gallery_picks(model, sub, y, prob, 2, per_group=0).empty

@@ -6,12 +6,17 @@ import numpy as np
 import pytest
 import torch
 
+from livermets.deep import train as train_module
 from livermets.deep.aggregate import lesion_probabilities
 from livermets.deep.config import DeepModelSpec
+from livermets.deep.networks import LesionNet
 from livermets.deep.train import (
+    Numerics,
     auc_score,
+    fuse_for_inference,
     grouped_validation_split,
     predict_crops,
+    resolve_precision,
     select_device,
     train_lesion_model,
 )
@@ -53,11 +58,83 @@ def test_device_choice():
             select_device("cuda")
 
 
-def test_deterministic_and_resume(crops_2d, tmp_path):
+# (precision setting, amp, CPU computes bf16 natively, device) -> resolved precision
+PRECISION_CASES = [
+    ("auto", True, True, "cpu", "bf16"),
+    ("auto", True, False, "cpu", "fp32"),
+    ("auto", False, True, "cpu", "fp32"),  # amp: false (older configs) keeps float32
+    ("fp32", True, True, "cpu", "fp32"),
+    ("bf16", True, False, "cpu", "bf16"),  # asked for explicitly: emulated, but honoured
+    ("auto", True, True, "mps", "fp32"),
+]
+
+
+@pytest.mark.parametrize("setting,amp,native,device,expected", PRECISION_CASES)
+def test_precision_resolution(monkeypatch, setting, amp, native, device, expected):
+    monkeypatch.setattr(train_module, "cpu_supports_bf16", lambda: native)
+    assert resolve_precision(setting, torch.device(device), amp) == expected
+
+
+@pytest.mark.parametrize("avx512_bf16,amx,expected", [
+    (True, False, True), (False, True, True), (False, False, False)])
+def test_cpu_bf16_capability_check(monkeypatch, avx512_bf16, amx, expected):
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    assert train_module.cpu_supports_bf16() is expected
+
+
+def test_numerics_of_settings(monkeypatch):
+    monkeypatch.setattr(train_module, "cpu_supports_bf16", lambda: True)
+    settings = _spec().train
+    assert Numerics.of(settings, torch.device("cpu"), 2) == Numerics("cpu", "bf16", True)
+    # channels-last is a 2D layout: 3D models keep the default format
+    assert Numerics.of(settings, torch.device("cpu"), 3) == Numerics("cpu", "bf16", False)
+    with pytest.raises(ConfigError):
+        resolve_precision("fp16", torch.device("cpu"))
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp32"])
+def test_precision_path_trains_with_finite_loss(crops_2d, precision):
+    sub = crops_2d.subset(np.arange(40))
+    result = train_lesion_model(sub, _labels(sub), CLASSES,
+                                _spec(epochs=1, precision=precision), seed=0)
+    assert result.extra["precision"] == result.numerics.precision == precision
+    assert result.numerics.channels_last
+    assert np.isfinite(result.history[0]["loss"]) and result.history[0]["loss"] > 0
+    assert np.isfinite(result.val_prob).all()
+
+
+@pytest.mark.parametrize("backbone,shape", [
+    ("densenet_tiny", (3, 1, 32, 32)), ("resnet10", (3, 2, 32, 32)),
+    ("densenet_tiny", (2, 1, 8, 16, 16))])
+def test_channels_last_and_fused_batch_norm_give_the_same_outputs(backbone, shape):
+    torch.manual_seed(0)
+    dims = len(shape) - 2
+    model = LesionNet(backbone, dims, 1, shape[1], 2).eval()
+    with torch.no_grad():  # batch-norm statistics that are not the identity
+        for module in model.modules():
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                module.running_mean.uniform_(-0.2, 0.2)
+                module.running_var.uniform_(0.5, 1.5)
+    x = torch.rand(shape)
+    with torch.no_grad():
+        reference = model(x)
+        fused = fuse_for_inference(model)(x)
+        layout = Numerics("cpu", "fp32", channels_last=dims == 2)
+        converted = layout.model(LesionNet(backbone, dims, 1, shape[1], 2).eval())
+        converted.load_state_dict(model.state_dict())
+        nhwc = converted(layout.inputs(x))
+    assert torch.allclose(fused, reference, atol=1e-4)
+    assert torch.allclose(nhwc, reference, atol=1e-4)
+    assert not torch.equal(model(x), reference * 0)  # a real output, not zeros
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_deterministic_and_resume(crops_2d, tmp_path, precision):
     train, _ = _held_out(crops_2d)
     sub = crops_2d.subset(train[:60])
     y = _labels(sub)
-    spec = _spec(epochs=3, optimizer="sam", loss="ce+supcon", memory_size=16)
+    spec = _spec(epochs=3, optimizer="sam", loss="ce+supcon", memory_size=16, precision=precision)
     a = train_lesion_model(sub, y, CLASSES, spec, seed=3)
     b = train_lesion_model(sub, y, CLASSES, spec, seed=3)
     for (name, ta), tb in zip(a.model.state_dict().items(), b.model.state_dict().values(),
@@ -75,13 +152,16 @@ def test_deterministic_and_resume(crops_2d, tmp_path):
     assert d.history != a.history
 
 
-def test_short_training_beats_chance_on_held_out_patients(crops_2d):
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_short_training_beats_chance_on_held_out_patients(crops_2d, precision):
     train, test = _held_out(crops_2d)
     y = _labels(crops_2d)
-    result = train_lesion_model(crops_2d.subset(train), y[train], CLASSES, _spec(), seed=0)
+    result = train_lesion_model(crops_2d.subset(train), y[train], CLASSES,
+                                _spec(precision=precision), seed=0)
     assert not set(crops_2d.meta["patient_id"].iloc[test]) & set(
         crops_2d.subset(train).meta["patient_id"].iloc[result.val_rows])
-    prob = predict_crops(result.model, crops_2d.subset(test))
+    prob = predict_crops(result.model, crops_2d.subset(test), numerics=result.numerics,
+                         fuse=True)
     keys, lesion_prob = lesion_probabilities(crops_2d.meta.iloc[test], prob)
     truth = keys.merge(crops_2d.meta.drop_duplicates(["patient_id", "lesion_id"]),
                        on=["patient_id", "lesion_id"])["label"].map(

@@ -11,6 +11,7 @@ from livermets.deep.config import (
     AugmentSettings,
     CropSettings,
     DeepModelSpec,
+    EmbeddingModelSpec,
     NetworkSettings,
     TrainSettings,
 )
@@ -20,6 +21,7 @@ __all__ = [
     "AugmentSettings",
     "CropSettings",
     "DeepModelSpec",
+    "EmbeddingModelSpec",
     "NetworkSettings",
     "TrainSettings",
 ]

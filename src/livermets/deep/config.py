@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -60,7 +60,13 @@ class AugmentSettings(_Strict):
 
 
 class TrainSettings(_Strict):
-    """Optimisation, early stopping and schedule."""
+    """Optimisation, early stopping, schedule and numerics.
+
+    ``precision``: ``auto`` is bfloat16 autocast on CUDA and on CPUs with native bfloat16
+    (AVX512-BF16 or AMX), else float32; ``amp: false`` turns ``auto`` into float32 (older
+    configs). ``channels_last``: NHWC memory format for 2D models on CPU and CUDA (faster oneDNN /
+    cuDNN kernels).
+    """
 
     epochs: int = Field(default=20, ge=1)
     batch_size: int = Field(default=32, ge=2)
@@ -79,7 +85,9 @@ class TrainSettings(_Strict):
     patience: int = Field(default=5, ge=1)
     schedule: Literal["cosine", "constant"] = "cosine"
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
     amp: bool = True
+    channels_last: bool = True
     threads: int | None = Field(default=None, ge=1)
 
 
@@ -111,9 +119,52 @@ class DeepModelSpec(_Strict):
     lesion_aggregation: Literal["mean", "max"] = "mean"
     manifest: Path | None = None
     final_model: bool = True
+    gradcam: int = Field(default=3, ge=0, le=10)
+    embeddings_for: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _consistent(self) -> DeepModelSpec:
         if self.network.fusion == "iterative" and self.crops.mode == "3d":
             raise ValueError("network.fusion iterative works on 2d / 2.5d crops; use early for 3d")
+        if self.embeddings_for and self.inputs != "image":
+            raise ValueError(
+                f"deep model {self.name!r}: embeddings_for needs inputs: image (the embedding of "
+                "an image + clinical model mixes in the clinical vector)"
+            )
         return self
+
+    def embedding_models(self) -> list[EmbeddingModelSpec]:
+        """The classical models refit on this model's embeddings (``embeddings_for``)."""
+        return [EmbeddingModelSpec(name=f"{name}_on_{self.name}", deep=self.name, classical=name)
+                for name in self.embeddings_for]
+
+
+class EmbeddingModelSpec(_Strict):
+    """A classical model of the study refit, per outer fold, on the penultimate-layer embeddings
+    of the CNN trained on that fold's training patients (its name: ``CLASSICAL_on_DEEP``)."""
+
+    name: str
+    deep: str
+    classical: str
+    inputs: Literal["deep_embedding"] = "deep_embedding"
+
+
+def check_embedding_models(deep: list[DeepModelSpec], models: list[Any]) -> None:
+    """``deep[].embeddings_for`` must name radiomics-input models of the study's ``models``, and
+    the generated names must be new; raises ``ValueError`` (the study config reports it)."""
+    known = {m.name: m for m in models}
+    taken = {m.name for m in [*models, *deep]}
+    for spec in deep:
+        for name in spec.embeddings_for:
+            if name not in known:
+                raise ValueError(f"deep model {spec.name!r}: embeddings_for names {name!r}, which "
+                                 f"is not one of the models: {sorted(known)}")
+            if known[name].inputs != "radiomics":
+                raise ValueError(f"deep model {spec.name!r}: embeddings_for model {name!r} has "
+                                 f"inputs {known[name].inputs}; the embeddings replace the "
+                                 "radiomics features, so use a model with inputs: radiomics")
+        for generated in spec.embedding_models():
+            if generated.name in taken:
+                raise ValueError(f"model name {generated.name!r} (a model on the embeddings of "
+                                 f"{spec.name!r}) is already taken; rename one of them")
+            taken.add(generated.name)

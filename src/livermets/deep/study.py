@@ -3,8 +3,10 @@ deep model folder, and prediction with it on a new cohort manifest."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,14 @@ from livermets._atomic import atomic_path, write_table, write_text
 from livermets.deep.aggregate import lesion_probabilities, patient_probabilities
 from livermets.deep.config import DeepModelSpec
 from livermets.deep.crops import CropSet, build_crops
-from livermets.deep.train import TrainResult, build_model, predict_crops, train_lesion_model
+from livermets.deep.train import (
+    Numerics,
+    TrainResult,
+    build_model,
+    embed_crops,
+    predict_crops,
+    train_lesion_model,
+)
 from livermets.errors import ConfigError, DataError, InputFileError
 from livermets.models.frozen import file_sha256, package_versions
 from livermets.models.validation import FeatureData, Fold, FoldOutcome, derive_seed
@@ -102,22 +111,120 @@ def fit_rows(spec: DeepModelSpec, crops: CropSet, rows: np.ndarray, data: Featur
     return result, threshold
 
 
-def _predict_rows(spec: DeepModelSpec, result: TrainResult, crops: CropSet, rows: np.ndarray,
-                  data: FeatureData, test: np.ndarray) -> np.ndarray:
+def _test_crops(spec: DeepModelSpec, result: TrainResult, crops: CropSet, rows: np.ndarray,
+                data: FeatureData, test: np.ndarray
+                ) -> tuple[CropSet, np.ndarray, np.ndarray | None, np.ndarray]:
+    """The crops of study rows ``test``, their study rows, clinical vectors (standardised with
+    the training rows' mean / SD) and predicted probabilities."""
     mask = np.isin(rows, test)
     sub = crops.subset(np.flatnonzero(mask))
     clin = _clinical(spec, data, rows[mask])
     if clin is not None:
         clin = np.nan_to_num((clin - result.clinical_mean) / result.clinical_std).astype(
             np.float32)
-    prob = predict_crops(result.model, sub, clin)
-    return _row_probabilities(sub, prob, data, test, spec.lesion_aggregation)
+    prob = predict_crops(result.model, sub, clin, numerics=result.numerics, fuse=True)
+    return sub, rows[mask], clin, prob
+
+
+@dataclass
+class FoldExtras:
+    """What one deep fold leaves besides its predictions.
+
+    ``trained_on``: the patients whose crops trained the fold's CNN (its inner validation
+    included); ``rows`` / ``embedding``: the fold's training and test study rows and their
+    penultimate-layer embeddings from that CNN (None without ``embeddings_for``); ``picks``: the
+    Grad-CAM gallery candidates among the fold's test lesions.
+    """
+
+    fold: Fold
+    trained_on: np.ndarray
+    rows: np.ndarray
+    embedding: np.ndarray | None
+    picks: pd.DataFrame
+
+
+def fold_embeddings(result: TrainResult, crops: CropSet, rows: np.ndarray, fold: Fold,
+                    trained_on: np.ndarray, patient_id: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Embeddings of the fold's training and test study rows from the fold's CNN.
+
+    The leakage rule: the CNN that embeds the test rows was trained on the fold's training
+    patients only; a test patient among ``trained_on`` raises ``DataError``. Crop embeddings
+    (float32) are averaged per study row (lesion, or patient for patient-level studies).
+    """
+    leaked = np.intersect1d(trained_on, patient_id[fold.test].astype(str))
+    if leaked.size:
+        raise DataError(f"fold r{fold.repeat}f{fold.fold}: the CNN that would embed the test "
+                        f"patients {leaked[:5].tolist()} was trained on them.")
+    mask = np.isin(rows, np.union1d(fold.train, fold.test))
+    numerics = dataclasses.replace(result.numerics, precision="fp32")
+    emb = embed_crops(result.model, crops.subset(np.flatnonzero(mask)), numerics=numerics)
+    wanted, inverse, counts = np.unique(rows[mask], return_inverse=True, return_counts=True)
+    mean = np.zeros((len(wanted), emb.shape[1]))
+    np.add.at(mean, inverse, emb)
+    return wanted, (mean / counts[:, None]).astype(np.float32)
+
+
+def _train_fold(spec: DeepModelSpec, crops: CropSet, rows: np.ndarray, data: FeatureData,
+                fold: Fold, seed: int, checkpoint: Path) -> tuple[FoldOutcome, FoldExtras]:
+    """Train the fold's CNN on its training rows; predict, explain and embed with it."""
+    from livermets.deep.explain import gallery_picks
+
+    result, cut = fit_rows(spec, crops, rows, data, fold.train, seed, checkpoint)
+    sub, sub_rows, clin, crop_prob = _test_crops(spec, result, crops, rows, data, fold.test)
+    prob = _row_probabilities(sub, crop_prob, data, fold.test, spec.lesion_aggregation)
+    outcome = FoldOutcome(spec.name, fold, prob, None if np.isnan(cut) else cut, [],
+                          spec.model_dump(mode="json", exclude={"name", "manifest"}),
+                          result.best_val_auc)
+    trained_on = np.unique(crops.meta["patient_id"].astype(str).to_numpy()[
+        np.isin(rows, fold.train)])
+    picks = gallery_picks(result.model, sub, data.y[sub_rows], crop_prob, len(data.classes),
+                          spec.gradcam, spec.lesion_aggregation, clin).assign(
+        repeat=fold.repeat, fold=fold.fold, split=fold.split)
+    emb_rows, embedding = np.zeros(0, int), None
+    if spec.embeddings_for:
+        emb_rows, embedding = fold_embeddings(result, crops, rows, fold, trained_on,
+                                              data.patient_id)
+    return outcome, FoldExtras(fold, trained_on, emb_rows, embedding, picks)
+
+
+def embedding_outcome(config: Any, spec: DeepModelSpec, name: str, extras: FoldExtras,
+                      data: FeatureData) -> FoldOutcome:
+    """The classical model ``name`` refit on the fold's embeddings: trained on the training
+    rows' embeddings, tested on the test rows' (all from the CNN of this fold)."""
+    from livermets.models.validation import run_fold
+
+    assert extras.embedding is not None
+    classical = next(m for m in config.models if m.name == name)
+    columns = [f"deep_{spec.name}_{k:03d}" for k in range(extras.embedding.shape[1])]
+    X = pd.DataFrame(np.nan, index=np.arange(len(data.y)), columns=columns)
+    X.iloc[extras.rows] = extras.embedding
+    fold_data = FeatureData(X, data.y, data.classes, data.patient_id, data.lesion_id, data.meta)
+    renamed = classical.model_copy(update={"name": f"{name}_on_{spec.name}"})
+    return run_fold(renamed, fold_data, extras.fold, config.validation.tuning, config.seed)
+
+
+def _cached(path: Path) -> Any | None:
+    try:
+        return joblib.load(path) if path.is_file() else None
+    except (OSError, EOFError, ValueError):
+        return None
+
+
+def _dump(path: Path, value: Any) -> None:
+    with atomic_path(path) as tmp:
+        joblib.dump(value, tmp)
 
 
 def run_deep_models(config: Any, data: FeatureData, folds: Sequence[Fold],
                     development: np.ndarray, out: Path, progress: bool = False
                     ) -> list[FoldOutcome]:
-    """Cross-validate every ``config.deep`` model on the study's folds; save final models."""
+    """Cross-validate every ``config.deep`` model on the study's folds; save final models.
+
+    Also, per deep model: the out-of-fold Grad-CAM gallery (``out/deep/NAME/gradcam.png`` and
+    ``.csv``), the patients each fold's CNN was trained on (``training_patients.parquet``), and
+    the fold outcomes of the classical models of ``embeddings_for`` on its embeddings.
+    """
     outcomes: list[FoldOutcome] = []
     for spec in config.deep:
         manifest = spec.manifest or config.data.manifest
@@ -131,26 +238,34 @@ def run_deep_models(config: Any, data: FeatureData, folds: Sequence[Fold],
         crops, rows = crops.subset(np.flatnonzero(keep)), rows[keep]
         key = config.fingerprint(spec.model_dump(mode="json"), __version__, "deep",
                                  data.patient_id.tolist(), data.y.tolist())
-        for fold in folds:
+        extras: list[FoldExtras] = []
+        embedded: list[FoldOutcome] = []
+        for k, fold in enumerate(folds, start=1):
             tag = f"{spec.name}-{key}-r{fold.repeat}f{fold.fold}{fold.split}"
-            path = out / "cache" / f"deep-{tag}.joblib"
-            if path.is_file():
-                outcomes.append(joblib.load(path))
-                continue
-            seed = derive_seed(config.seed, spec.name, fold.repeat, fold.fold, fold.split)
-            result, cut = fit_rows(spec, crops, rows, data, fold.train, seed,
-                                   out / "cache" / "deep" / tag)
-            prob = _predict_rows(spec, result, crops, rows, data, fold.test)
-            outcome = FoldOutcome(spec.name, fold, prob, None if np.isnan(cut) else cut, [],
-                                  spec.model_dump(mode="json", exclude={"name", "manifest"}),
-                                  result.best_val_auc)
-            with atomic_path(path) as tmp:
-                joblib.dump(outcome, tmp)
+            path, extra_path = (out / "cache" / f"deep-{tag}.joblib",
+                                out / "cache" / f"deep-{tag}-extras.joblib")
+            outcome, extra = _cached(path), _cached(extra_path)
+            if outcome is None or extra is None:
+                seed = derive_seed(config.seed, spec.name, fold.repeat, fold.fold, fold.split)
+                outcome, extra = _train_fold(spec, crops, rows, data, fold, seed,
+                                             out / "cache" / "deep" / tag)
+                _dump(path, outcome)
+                _dump(extra_path, extra)
             outcomes.append(outcome)
+            extras.append(extra)
+            for name in spec.embeddings_for:
+                emb_path = out / "cache" / f"deep-{tag}-{name}.joblib"
+                emb_outcome = _cached(emb_path)
+                if emb_outcome is None:
+                    emb_outcome = embedding_outcome(config, spec, name, extra, data)
+                    _dump(emb_path, emb_outcome)
+                embedded.append(emb_outcome)
             if progress:
                 from livermets.cli._common import err_console
 
-                err_console.print(f"  {spec.name}: fold {len(outcomes)}/{len(folds)}")
+                err_console.print(f"  {spec.name}: fold {k}/{len(folds)}")
+        outcomes.extend(embedded)
+        _write_fold_records(out / "deep" / spec.name, spec, extras, data)
         if spec.final_model:
             seed = derive_seed(config.seed, spec.name, "final")
             result, cut = fit_rows(spec, crops, rows, data, development, seed,
@@ -158,6 +273,31 @@ def run_deep_models(config: Any, data: FeatureData, folds: Sequence[Fold],
             save_deep_model(out / "models" / spec.name, spec, result, data, crops,
                             None if np.isnan(cut) else cut, config)
     return outcomes
+
+
+def _write_fold_records(folder: Path, spec: DeepModelSpec, extras: list[FoldExtras],
+                        data: FeatureData) -> None:
+    """The CNN training patients of every fold and the out-of-fold Grad-CAM gallery."""
+    from livermets.deep.explain import draw_gallery, top_picks
+
+    folder.mkdir(parents=True, exist_ok=True)
+    write_table(pd.DataFrame(
+        [(e.fold.repeat, e.fold.fold, e.fold.split, p) for e in extras for p in e.trained_on],
+        columns=["repeat", "fold", "split", "patient_id"]), folder / "training_patients.parquet")
+    # every lesion is a test lesion once per repeat: pool the first repeat's folds
+    pool = [e.picks for e in extras if e.fold.repeat == 0 and not e.picks.empty]
+    png, table = folder / "gradcam.png", folder / "gradcam.csv"
+    for stale in (png, table):
+        stale.unlink(missing_ok=True)
+    if not pool or spec.gradcam == 0:
+        return
+    picks = top_picks(pd.concat(pool, ignore_index=True), spec.gradcam)
+    classes = [str(c) for c in data.classes]
+    draw_gallery(picks, classes, png, spec.gradcam)
+    shown = picks.drop(columns=["image", "cam"]).assign(
+        true=[classes[k] for k in picks["true"]], pred=[classes[k] for k in picks["pred"]],
+        confidence=picks["confidence"].round(3))
+    write_table(shown, table)
 
 
 def save_deep_model(folder: Path, spec: DeepModelSpec, result: TrainResult, data: FeatureData,
@@ -179,6 +319,8 @@ def save_deep_model(folder: Path, spec: DeepModelSpec, result: TrainResult, data
         "clinical_mean": None if result.clinical_mean is None else result.clinical_mean.tolist(),
         "clinical_std": None if result.clinical_std is None else result.clinical_std.tolist(),
         "best_epoch": result.best_epoch, "best_val_auc": result.best_val_auc,
+        "precision": result.extra.get("precision"),
+        "channels_last": result.extra.get("channels_last"),
         "history": result.history,
         "synthetic": bool(getattr(config, "synthetic", False)),
         "model_file": WEIGHTS, "model_sha256": file_sha256(folder / WEIGHTS),
@@ -246,7 +388,8 @@ def predict_deep(model_dir: str | Path, manifest: str | Path, out: str | Path,
         raw = np.stack([per_patient[p] for p in crops.meta["patient_id"]])
         clinical = np.nan_to_num((raw - np.asarray(card["clinical_mean"]))
                                  / np.asarray(card["clinical_std"])).astype(np.float32)
-    prob = predict_crops(model, crops, clinical)
+    numerics = Numerics.of(spec.train, torch.device("cpu"), 3 if spec.crops.mode == "3d" else 2)
+    prob = predict_crops(model, crops, clinical, numerics=numerics, fuse=True)
     keys, lesion_prob = lesion_probabilities(crops.meta, prob, spec.lesion_aggregation)
     classes = card["classes"]
     table = keys.assign(model=card["model"])

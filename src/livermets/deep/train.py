@@ -21,7 +21,7 @@ from sklearn.model_selection import StratifiedGroupKFold
 from livermets._atomic import atomic_path
 from livermets.deep.aggregate import lesion_probabilities
 from livermets.deep.augment import augment_batch
-from livermets.deep.config import DeepModelSpec
+from livermets.deep.config import DeepModelSpec, TrainSettings
 from livermets.deep.crops import CropSet
 from livermets.deep.losses import (
     AsymmetricSupConLoss,
@@ -43,6 +43,101 @@ def select_device(preference: str = "auto") -> torch.device:
     if (preference == "cuda" and not cuda) or (preference == "mps" and not mps):
         raise ConfigError(f"train.device {preference} is not available here; use auto or cpu.")
     return torch.device(preference)
+
+
+def cpu_supports_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX); else it is emulated."""
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in checks)
+
+
+def resolve_precision(precision: str, device: torch.device, amp: bool = True) -> str:
+    """``fp32`` or ``bf16``: ``auto`` is bfloat16 autocast where the device computes it natively
+    (CUDA with bf16 support, CPUs with AVX512-BF16 / AMX), else float32; ``amp`` False: float32."""
+    if precision not in ("auto", "fp32", "bf16"):
+        raise ConfigError(f"train.precision must be auto, fp32 or bf16, got {precision!r}")
+    if precision != "auto":
+        return precision
+    if not amp:
+        return "fp32"
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    if device.type == "cpu":
+        return "bf16" if cpu_supports_bf16() else "fp32"
+    return "fp32"
+
+
+@dataclass(frozen=True)
+class Numerics:
+    """How a network computes: autocast dtype (``fp32`` / ``bf16``) and memory format.
+
+    Weights stay float32 (autocast casts per operation); ``channels_last`` (NHWC) applies to 2D
+    models on CPU and CUDA, whose convolutions oneDNN and cuDNN run faster in that layout.
+    """
+
+    device_type: str = "cpu"
+    precision: str = "fp32"
+    channels_last: bool = False
+
+    @classmethod
+    def of(cls, train: TrainSettings, device: torch.device, spatial_dims: int) -> Numerics:
+        """The numerics of ``train`` settings on ``device`` for a 2D or 3D model."""
+        return cls(device.type, resolve_precision(train.precision, device, train.amp),
+                   train.channels_last and spatial_dims == 2 and device.type in ("cpu", "cuda"))
+
+    def autocast(self) -> contextlib.AbstractContextManager[Any]:
+        """The autocast context of this precision (a no-op for fp32)."""
+        return torch.autocast(self.device_type, dtype=torch.bfloat16,
+                              enabled=self.precision == "bf16")
+
+    def model(self, model: torch.nn.Module) -> torch.nn.Module:
+        """``model`` in this memory format (in place)."""
+        return model.to(memory_format=torch.channels_last) if self.channels_last else model
+
+    def inputs(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` in this memory format."""
+        if self.channels_last and x.dim() == 4:
+            return x.contiguous(memory_format=torch.channels_last)
+        return x
+
+
+def fuse_for_inference(model: LesionNet) -> LesionNet:
+    """An evaluation copy of ``model`` with every convolution that feeds only a batch norm fused
+    with it into one convolution (same outputs up to rounding; one pass less over the maps)."""
+    model.feature_map = None  # the last forward's maps (kept for Grad-CAM) are not copied
+    fused = copy.deepcopy(model).eval()
+    fused.encoder.body = _fuse_conv_bn(fused.encoder.body)
+    return fused
+
+
+def _fuse_conv_bn(module: torch.nn.Module) -> torch.nn.Module:
+    """``module`` traced with torch.fx, each conv -> batch-norm pair replaced by one conv."""
+    from torch import fx
+    from torch.nn.modules.batchnorm import _BatchNorm
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    traced = fx.symbolic_trace(module)
+    modules = dict(traced.named_modules())
+    calls: dict[str, int] = {}
+    for node in traced.graph.nodes:
+        if node.op == "call_module":
+            calls[node.target] = calls.get(node.target, 0) + 1
+    for node in list(traced.graph.nodes):
+        conv = node.args[0] if node.op == "call_module" and node.args else None
+        if (not isinstance(modules.get(node.target), _BatchNorm)
+                or not isinstance(conv, fx.Node) or conv.op != "call_module"
+                or not isinstance(modules[conv.target], torch.nn.Conv2d | torch.nn.Conv3d)
+                or len(conv.users) != 1 or calls[conv.target] != 1
+                or modules[node.target].running_mean is None):
+            continue
+        traced.add_submodule(conv.target, fuse_conv_bn_eval(modules[conv.target],
+                                                             modules[node.target]))
+        node.replace_all_uses_with(conv)
+        traced.graph.erase_node(node)
+    traced.graph.lint()
+    traced.delete_all_unused_submodules()
+    traced.recompile()
+    return traced
 
 
 @contextlib.contextmanager
@@ -104,6 +199,7 @@ class TrainResult:
     clinical_mean: np.ndarray | None = None
     clinical_std: np.ndarray | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    numerics: Numerics = field(default_factory=Numerics)
 
 
 def build_model(spec: DeepModelSpec, crops: CropSet, n_classes: int, n_clinical: int) -> LesionNet:
@@ -118,15 +214,25 @@ def build_model(spec: DeepModelSpec, crops: CropSet, n_classes: int, n_clinical:
 
 
 def predict_crops(model: torch.nn.Module, crops: CropSet, clinical: np.ndarray | None = None,
-                  batch_size: int = 64, device: torch.device | None = None) -> np.ndarray:
-    """Softmax class probabilities of every crop."""
+                  batch_size: int = 128, device: torch.device | None = None,
+                  numerics: Numerics | None = None, fuse: bool = False) -> np.ndarray:
+    """Softmax class probabilities of every crop.
+
+    ``numerics`` (default: float32, default memory format) sets autocast and memory format;
+    ``fuse`` folds batch norm into the convolutions of an evaluation copy first (worth it for
+    many crops: the copy costs a fraction of a second).
+    """
     device = device or torch.device("cpu")
+    numerics = numerics or Numerics(device.type)
     model.eval()
+    if fuse and isinstance(model, LesionNet):
+        model = fuse_for_inference(model)
+    numerics.model(model)
     out = []
-    with torch.no_grad():
+    with torch.inference_mode(), numerics.autocast():
         for start in range(0, len(crops), batch_size):
             sl = slice(start, start + batch_size)
-            x = torch.from_numpy(crops.images[sl]).to(device)
+            x = numerics.inputs(torch.from_numpy(crops.images[sl]).to(device))
             present = torch.from_numpy(crops.present[sl]).to(device)
             clin = None if clinical is None else torch.from_numpy(clinical[sl]).float().to(device)
             out.append(torch.softmax(model(x, present, clin).float(), 1).cpu().numpy())
@@ -134,17 +240,31 @@ def predict_crops(model: torch.nn.Module, crops: CropSet, clinical: np.ndarray |
 
 
 def embed_crops(model: LesionNet, crops: CropSet, clinical: np.ndarray | None = None,
-                batch_size: int = 64) -> np.ndarray:
-    """Penultimate-layer embedding of every crop."""
+                batch_size: int = 128, numerics: Numerics | None = None) -> np.ndarray:
+    """Penultimate-layer embedding of every crop (float32; autocast per ``numerics``)."""
+    numerics = numerics or Numerics()
     model.eval()
+    numerics.model(model)
     out = []
-    with torch.no_grad():
+    with torch.inference_mode(), numerics.autocast():
         for start in range(0, len(crops), batch_size):
             sl = slice(start, start + batch_size)
             clin = None if clinical is None else torch.from_numpy(clinical[sl]).float()
-            out.append(model.embed(torch.from_numpy(crops.images[sl]),
-                                   torch.from_numpy(crops.present[sl]), clin).numpy())
+            x = numerics.inputs(torch.from_numpy(crops.images[sl]))
+            out.append(model.embed(x, torch.from_numpy(crops.present[sl]), clin).float().numpy())
     return np.concatenate(out)
+
+
+def make_optimizer(params: list[torch.nn.Parameter], train: TrainSettings,
+                   device: torch.device) -> torch.optim.Optimizer:
+    """AdamW (or SAM around AdamW), with the fused AdamW kernel on CPU and CUDA: one pass over
+    the parameters (DenseNet-121 on one CPU thread: 14 instead of 44 ms per step)."""
+    kwargs: dict[str, Any] = {"lr": train.lr, "weight_decay": train.weight_decay}
+    if device.type in ("cpu", "cuda"):
+        kwargs["fused"] = True
+    if train.optimizer == "sam":
+        return SAM(params, torch.optim.AdamW, rho=train.sam_rho, **kwargs)
+    return torch.optim.AdamW(params, **kwargs)
 
 
 def _loss_fns(spec: DeepModelSpec, y: np.ndarray, n_classes: int,
@@ -193,7 +313,7 @@ def train_lesion_model(crops: CropSet, y: np.ndarray, classes: list[Any], spec: 
     train_rows, val_rows = grouped_validation_split(y, groups, t.val_fraction, seed)
     rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
     device = select_device(t.device) if world == 1 else torch.device("cpu")
-    amp = t.amp and device.type == "cuda"
+    numerics = Numerics.of(t, device, 3 if spec.crops.mode == "3d" else 2)
     mean = std = None
     clin = None
     if clinical is not None:
@@ -204,18 +324,13 @@ def train_lesion_model(crops: CropSet, y: np.ndarray, classes: list[Any], spec: 
         clin = np.nan_to_num((clinical - mean) / std).astype(np.float32)
     with deterministic(seed, t.threads):
         model = build_model(spec, crops, n_classes, 0 if clin is None else clin.shape[1])
-        model.to(device)
+        numerics.model(model.to(device))
         net: torch.nn.Module = model
         if world > 1:
             net = torch.nn.parallel.DistributedDataParallel(model)
         main_loss, supcon = _loss_fns(spec, y[train_rows], n_classes, classes)
         main_loss.to(device)
-        params = [p for p in net.parameters() if p.requires_grad]
-        if t.optimizer == "sam":
-            optim: torch.optim.Optimizer = SAM(params, torch.optim.AdamW, rho=t.sam_rho, lr=t.lr,
-                                               weight_decay=t.weight_decay)
-        else:
-            optim = torch.optim.AdamW(params, lr=t.lr, weight_decay=t.weight_decay)
+        optim = make_optimizer([p for p in net.parameters() if p.requires_grad], t, device)
         base = optim.base_optimizer if isinstance(optim, SAM) else optim
         schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(base, T_max=t.epochs)
                     if t.schedule == "cosine"
@@ -256,13 +371,13 @@ def train_lesion_model(crops: CropSet, y: np.ndarray, classes: list[Any], spec: 
                     continue
                 x = augment_batch(torch.from_numpy(crops.images[rows]), spec.augment, generator)
                 rows_x = slice(rank, None, world)
-                x = x[rows_x].to(device)
+                x = numerics.inputs(x[rows_x].to(device))
                 target = torch.from_numpy(y[rows][rows_x]).to(device)
                 present = torch.from_numpy(crops.present[rows][rows_x]).to(device)
                 cvec = None if clin is None else torch.from_numpy(clin[rows][rows_x]).to(device)
 
-                closure = partial(_batch_loss, net, main_loss, supcon, t.supcon_weight, x, present,
-                                  cvec, target, device.type, amp)
+                closure = partial(batch_loss, net, main_loss, supcon, t.supcon_weight, x, present,
+                                  cvec, target, numerics)
                 optim.zero_grad()
                 loss = closure()
                 if isinstance(optim, SAM):
@@ -274,7 +389,8 @@ def train_lesion_model(crops: CropSet, y: np.ndarray, classes: list[Any], spec: 
                 losses.append(float(loss.detach()))
             schedule.step()
             prob = predict_crops(model, crops.subset(val_rows),
-                                 None if clin is None else clin[val_rows], device=device)
+                                 None if clin is None else clin[val_rows], device=device,
+                                 numerics=numerics)
             lesion_keys, lesion_prob = lesion_probabilities(crops.meta.iloc[val_rows], prob,
                                                             spec.lesion_aggregation)
             lesion_y = _lesion_labels(crops.meta.iloc[val_rows], y[val_rows], lesion_keys)
@@ -311,23 +427,26 @@ def train_lesion_model(crops: CropSet, y: np.ndarray, classes: list[Any], spec: 
             for buffer in model.buffers():
                 dist.broadcast(buffer, 0)
         model.to("cpu").eval()
+        on_cpu = Numerics.of(t, torch.device("cpu"), 3 if spec.crops.mode == "3d" else 2)
         val_prob = predict_crops(model, crops.subset(val_rows),
-                                 None if clin is None else clin[val_rows])
+                                 None if clin is None else clin[val_rows], numerics=on_cpu)
     return TrainResult(model, best_epoch, float(best_auc), history, val_rows, val_prob, mean, std,
-                       {"train_rows": len(train_rows), "device": str(device), "amp": amp,
-                        "world_size": world})
+                       {"train_rows": len(train_rows), "device": str(device),
+                        "amp": numerics.precision == "bf16", "precision": numerics.precision,
+                        "channels_last": numerics.channels_last, "world_size": world},
+                       on_cpu)
 
 
-def _batch_loss(net: torch.nn.Module, main_loss: torch.nn.Module,
+def batch_loss(net: torch.nn.Module, main_loss: torch.nn.Module,
                 supcon: AsymmetricSupConLoss | None, supcon_weight: float, x: torch.Tensor,
                 present: torch.Tensor, clinical: torch.Tensor | None, target: torch.Tensor,
-                device_type: str, amp: bool, update_bank: bool = True) -> torch.Tensor:
+                numerics: Numerics, update_bank: bool = True) -> torch.Tensor:
     """Forward, loss and backward of one batch (called twice per step by SAM)."""
-    with torch.autocast(device_type, dtype=torch.bfloat16, enabled=amp):
+    with numerics.autocast():
         logits, emb = net(x, present, clinical, with_embedding=True)
-        loss = main_loss(logits.float(), target)
-        if supcon is not None:
-            loss = loss + supcon_weight * supcon(emb, target, update_bank)
+    loss = main_loss(logits.float(), target)  # losses in float32 whatever the autocast
+    if supcon is not None:
+        loss = loss + supcon_weight * supcon(emb.float(), target, update_bank)
     loss.backward()
     return loss
 

@@ -335,6 +335,10 @@ def add_model_sections(report: Report, study_result: Any, out: str | Path) -> Re
     if metrics.get("comparisons"):
         comp = pd.DataFrame(metrics["comparisons"])
         models.table(comp.round(4), "Paired DeLong comparisons of AUCs, Holm-adjusted p.")
+    if getattr(result.config, "deep", None):
+        from livermets.report.deep import add_deep_sections
+
+        add_deep_sections(report, result, out)
 
     if binary:
         roc = report.section("models-roc", "ROC curves", ORDER + 1)

@@ -17,7 +17,7 @@ from pydantic import (
     model_validator,
 )
 
-from livermets.deep.config import DeepModelSpec
+from livermets.deep.config import DeepModelSpec, check_embedding_models
 from livermets.errors import ConfigError
 from livermets.models.cluster import address_problem
 from livermets.models.pipeline import PipelineSpec
@@ -190,6 +190,7 @@ class StudyConfig(_Strict):
             )
         if self.survival and self.data.time_column is None:
             raise ValueError("survival needs data.time_column and data.event_column")
+        check_embedding_models(self.deep, self.models)  # deep[].embeddings_for (deep hook)
         return self
 
     def fingerprint(self, *parts: Any) -> str:

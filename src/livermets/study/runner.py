@@ -327,7 +327,8 @@ def _run_study(
         write_text(out / "metrics.json", json.dumps(clean_json(metrics), indent=2))
         done()
 
-    result = StudyResult(config, out, data, table, [*specs, *config.deep], development, folds,
+    deep_specs = [*config.deep, *(e for d in config.deep for e in d.embedding_models())]
+    result = StudyResult(config, out, data, table, [*specs, *deep_specs], development, folds,
                          outcomes,
                          predictions, thresholds, patient_predictions, metrics, finals, timings,
                          hits, radiomics, multiphase=multiphase)
@@ -459,6 +460,7 @@ def _final_model(config: StudyConfig, spec: PipelineSpec, dev: FeatureData, data
         "clinical_encoding": encoding if spec.inputs != "radiomics" else {},
         "selected_features": fit.features,
         "params": fit.spec.model_dump(mode="json"),
+        "ensemble": [m.model_dump(mode="json") for m in fit.members],  # empty: a single model
         "threshold": fit.threshold,
         "threshold_rule": "Youden index on inner-fold predictions of the training data",
         "radiomics": radiomics,
