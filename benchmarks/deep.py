@@ -4,7 +4,7 @@ Pipelines, per model and crop size:
 
 - ``cached``: the library's path (``livermets.deep.train``): crops cut once into one array,
   augmentation on tensors, the study's default numerics (``precision: auto``, channels-last, fused
-  AdamW; batch-norm fused into the convolutions and ``inference_mode`` for inference);
+  AdamW; inference under ``inference_mode`` in batches of 128, as for a study's test folds);
 - ``cached-fp32``: the same cached crops with float32, the default memory format and plain
   AdamW (the cached pipeline before precision / format were settings);
 - ``naive-crops``: what a plain MONAI user writes: ``Dataset`` + ``LoadImaged`` + transforms +
@@ -13,13 +13,13 @@ Pipelines, per model and crop size:
   cropping the lesion box (from the lesions table) with ``SpatialCrop`` (what the seed papers'
   code does).
 
-Each measurement runs in a fresh process (for its peak RSS); the pipelines alternate within each
-repeat, and the table gives medians over repeats and the median of the per-repeat ratios. Rates
-are given per wall-clock second and per CPU second of the process: with ``--threads 1`` the CPU
-time is what the run would take on an idle core, which makes the comparison robust on a shared,
-loaded machine (wall-clock rates there depend on what else runs).
+All four pipelines of a configuration are built in one process and timed alternately, round
+after round (the order rotates), so that a burst of load on a shared machine hits them alike; the
+tables give medians over rounds and the median of the per-round ratios. Peak RSS comes from a
+fresh process per pipeline. Rates are per wall-clock second and per CPU second of the process:
+with ``--threads 1`` the CPU time is what the run would take on an idle core.
 
-    .venv/bin/python benchmarks/deep.py [--patients 16] [--steps 6] [--threads 2] [--repeats 3]
+    .venv/bin/python benchmarks/deep.py [--patients 16] [--rounds 5] [--steps 3] [--threads 2]
 """
 
 from __future__ import annotations
@@ -116,6 +116,7 @@ def _cached(backbone: str, size: int, crops_path: str, legacy: bool) -> dict[str
     augment = AugmentSettings()
 
     def step() -> int:
+        model.train()
         rows = torch.randperm(len(images), generator=gen)[:BATCH]
         x = numerics.inputs(augment_batch(images[rows], augment, gen))
         optim.zero_grad(set_to_none=True)
@@ -127,7 +128,7 @@ def _cached(backbone: str, size: int, crops_path: str, legacy: bool) -> dict[str
         if legacy:
             predict_crops(model, crops, batch_size=64)
         else:
-            predict_crops(model, crops, numerics=numerics, fuse=True)
+            predict_crops(model, crops, numerics=numerics)
 
     lesions = crops.meta[["patient_id", "lesion_id"]].drop_duplicates().shape[0]
     return {"model": model, "step": step, "infer": infer, "lesions": lesions}
@@ -192,6 +193,7 @@ def _naive(backbone: str, size: int, index_path: str, whole_volume: bool) -> dic
     stream = batches()
 
     def step() -> int:
+        model.train()
         x, y = next(stream)
         optim.zero_grad()
         F.cross_entropy(model(x), y).backward()
@@ -210,37 +212,61 @@ def _naive(backbone: str, size: int, index_path: str, whole_volume: bool) -> dic
     return {"model": model, "step": step, "infer": infer, "lesions": lesions}
 
 
-def _measure(kind: str, backbone: str, size: int, crops_path: str, index_path: str,
-             steps: int, threads: int, queue: mp.Queue) -> None:
-    """One measurement in its own process: put (train images per wall-clock s and per CPU s,
-    inference wall-clock and CPU ms per lesion, peak RSS MB)."""
+def _pipeline(kind: str, backbone: str, size: int, crops_path: str,
+              index_path: str) -> dict[str, Any]:
+    if kind.startswith("cached"):
+        return _cached(backbone, size, crops_path, legacy=kind == "cached-fp32")
+    return _naive(backbone, size, index_path, whole_volume=kind == "naive-volume")
+
+
+def _timed(fn: Any, count: float) -> tuple[float, float]:
+    """(wall-clock s, CPU s of this process) of ``fn()``, per ``count``."""
+    start, cpu = time.perf_counter(), time.process_time()
+    fn()
+    return (time.perf_counter() - start) / count, (time.process_time() - cpu) / count
+
+
+def _timing(kinds: list[str], backbone: str, size: int, crops_path: str, index_path: str,
+            steps: int, threads: int, rounds: int, queue: mp.Queue) -> None:
+    """All pipelines in one process, alternating: per round and pipeline, ``steps`` training
+    steps then one inference pass. Puts {kind: [(train img/s, train img/CPU-s, inference ms and
+    CPU-ms per lesion) per round]}."""
     import torch
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    if kind.startswith("cached"):
-        run = _cached(backbone, size, crops_path, legacy=kind == "cached-fp32")
-    else:
-        run = _naive(backbone, size, index_path, whole_volume=kind == "naive-volume")
-    run["model"].train()
-    run["step"]()  # warm-up step (not timed)
-    start, cpu = time.perf_counter(), time.process_time()
-    seen = sum(run["step"]() for _ in range(steps))
-    train = (seen / (time.perf_counter() - start), seen / (time.process_time() - cpu))
-    run["infer"]()  # warm-up pass (not timed)
-    start, cpu = time.perf_counter(), time.process_time()
+    runs = {kind: _pipeline(kind, backbone, size, crops_path, index_path) for kind in kinds}
+    for run in runs.values():  # warm-up (not timed)
+        run["step"]()
+        run["infer"]()
+    out: dict[str, list[tuple[float, ...]]] = {kind: [] for kind in kinds}
+    for r in range(rounds):
+        for kind in kinds[r % len(kinds):] + kinds[:r % len(kinds)]:  # rotate the order
+            run = runs[kind]
+            wall, cpu = _timed(lambda run=run: [run["step"]() for _ in range(steps)],
+                               steps * BATCH)
+            infer_wall, infer_cpu = _timed(run["infer"], run["lesions"] / 1000.0)
+            out[kind].append((1.0 / wall, 1.0 / cpu, infer_wall, infer_cpu))
+    queue.put(out)
+
+
+def _peak(kind: str, backbone: str, size: int, crops_path: str, index_path: str,
+          threads: int, queue: mp.Queue) -> None:
+    """Peak RSS (MB) of one pipeline in a fresh process: two training steps and inference."""
+    import torch
+
+    torch.set_num_threads(threads)
+    run = _pipeline(kind, backbone, size, crops_path, index_path)
+    run["step"]()
+    run["step"]()
     run["infer"]()
-    infer = ((time.perf_counter() - start) * 1000 / run["lesions"],
-             (time.process_time() - cpu) * 1000 / run["lesions"])
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    queue.put((*train, *infer, peak))
+    queue.put(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
-def _run(ctx: Any, kind: str, backbone: str, size: int, paths: tuple[Path, Path],
-         args: argparse.Namespace) -> tuple[float, ...]:
+def _spawn(ctx: Any, target: Any, *args: Any) -> Any:
+    """Run ``target(*args, queue)`` in a fresh process and return what it puts."""
     queue = ctx.Queue()
-    proc = ctx.Process(target=_measure, args=(kind, backbone, size, str(paths[0]), str(paths[1]),
-                                              args.steps, args.threads, queue))
+    proc = ctx.Process(target=target, args=(*args, queue))
     proc.start()
     while True:
         try:
@@ -248,63 +274,65 @@ def _run(ctx: Any, kind: str, backbone: str, size: int, paths: tuple[Path, Path]
             break
         except Exception:  # queue.Empty: the measurement is still running, or died
             if not proc.is_alive():
-                raise RuntimeError(f"{kind} {backbone} {size}: the measurement process failed "
-                                   f"(exit code {proc.exitcode})") from None
+                raise RuntimeError(f"{target.__name__}{args[:3]}: the measurement process "
+                                   f"failed (exit code {proc.exitcode})") from None
     proc.join()
     return value
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run every configuration with every pipeline, alternating, and print the tables."""
+    """Time every configuration with every pipeline, alternating, and print the tables."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=16)
     parser.add_argument("--scale", type=float, default=1.5)
-    parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--steps", type=int, default=3, help="training steps per round")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--kinds", default=",".join(KINDS))
     args = parser.parse_args(argv)
     kinds = args.kinds.split(",")
     ctx = mp.get_context("spawn")
-    runs: dict[tuple[str, int, str], list[tuple[float, ...]]] = {}
+    timing, peaks = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
-        paths = _prepare(Path(tmp), args.patients, args.scale)
-        print(f"synthetic cohort: {args.patients} patients (scale {args.scale}); {args.steps} "
-              f"timed steps of batch {BATCH}; {args.threads} threads; {args.repeats} repeats",
-              file=sys.stderr)
-        for repeat in range(args.repeats):
-            for backbone, size in CONFIGS:
-                for kind in kinds:
-                    value = _run(ctx, kind, backbone, size, paths, args)
-                    runs.setdefault((backbone, size, kind), []).append(value)
-                    print(f"  repeat {repeat}: {backbone} {size} {kind}: "
-                          + ", ".join(f"{v:.2f}" for v in value), file=sys.stderr, flush=True)
+        paths = [str(p) for p in _prepare(Path(tmp), args.patients, args.scale)]
+        print(f"synthetic cohort: {args.patients} patients (scale {args.scale}); {args.rounds} "
+              f"rounds of {args.steps} training steps (batch {BATCH}) and one inference pass "
+              f"per pipeline; {args.threads} threads", file=sys.stderr)
+        for backbone, size in CONFIGS:
+            timing[(backbone, size)] = _spawn(ctx, _timing, kinds, backbone, size, *paths,
+                                              args.steps, args.threads, args.rounds)
+            for kind in kinds:
+                peaks[(backbone, size, kind)] = _spawn(ctx, _peak, kind, backbone, size, *paths,
+                                                       args.threads)
+            print(f"  {backbone} {size}: " + "; ".join(
+                f"{k} " + " ".join(f"{v[0]:.1f}" for v in timing[(backbone, size)][k])
+                for k in kinds) + " img/s per round", file=sys.stderr, flush=True)
     print("| model | px | pipeline | train img/s | train img/CPU-s | infer ms/lesion "
           "| infer CPU-ms/lesion | peak RSS MB |")
     print("|---|---|---|---|---|---|---|---|")
     for backbone, size in CONFIGS:
         for kind in kinds:
-            values = runs[(backbone, size, kind)]
-            rate, cpu_rate, ms, cpu_ms, peak = (statistics.median(v[i] for v in values)
-                                                for i in range(5))
-            print(f"| {backbone} | {size} | {kind} | {rate:.1f} | {cpu_rate:.1f} | {ms:.2f} | "
-                  f"{cpu_ms:.2f} | {peak:.0f} |")
+            values = timing[(backbone, size)][kind]
+            med = [statistics.median(v[i] for v in values) for i in range(4)]
+            print(f"| {backbone} | {size} | {kind} | {med[0]:.1f} | {med[1]:.1f} | {med[2]:.2f} "
+                  f"| {med[3]:.2f} | {peaks[(backbone, size, kind)]:.0f} |")
     if "cached" not in kinds:
         return 0
-    print("\nSpeed-up of cached over each pipeline: median of the per-repeat ratios, wall-clock "
-          "(CPU time).")
-    print("\n| model | px | vs | training | inference |")
-    print("|---|---|---|---|---|")
+    print("\nSpeed-up of cached: median of the per-round ratios, wall-clock (CPU time); "
+          "training range over rounds in brackets.")
+    print("\n| model | px | vs | training | training range | inference |")
+    print("|---|---|---|---|---|---|")
     for backbone, size in CONFIGS:
-        cached = runs[(backbone, size, "cached")]
+        cached = timing[(backbone, size)]["cached"]
         for kind in kinds:
             if kind == "cached":
                 continue
-            pairs = list(zip(cached, runs[(backbone, size, kind)], strict=True))
-            train = [statistics.median(c[i] / o[i] for c, o in pairs) for i in (0, 1)]
+            pairs = list(zip(cached, timing[(backbone, size)][kind], strict=True))
+            train = [[c[i] / o[i] for c, o in pairs] for i in (0, 1)]
             infer = [statistics.median(o[i] / c[i] for c, o in pairs) for i in (2, 3)]
-            print(f"| {backbone} | {size} | {kind} | {train[0]:.2f}x ({train[1]:.2f}x) | "
-                  f"{infer[0]:.2f}x ({infer[1]:.2f}x) |")
+            print(f"| {backbone} | {size} | {kind} | {statistics.median(train[0]):.2f}x "
+                  f"({statistics.median(train[1]):.2f}x) | {min(train[0]):.2f}-"
+                  f"{max(train[0]):.2f}x | {infer[0]:.2f}x ({infer[1]:.2f}x) |")
     return 0
 
 

@@ -122,7 +122,7 @@ def _test_crops(spec: DeepModelSpec, result: TrainResult, crops: CropSet, rows: 
     if clin is not None:
         clin = np.nan_to_num((clin - result.clinical_mean) / result.clinical_std).astype(
             np.float32)
-    prob = predict_crops(result.model, sub, clin, numerics=result.numerics, fuse=True)
+    prob = predict_crops(result.model, sub, clin, numerics=result.numerics)
     return sub, rows[mask], clin, prob
 
 

@@ -218,9 +218,9 @@ def predict_crops(model: torch.nn.Module, crops: CropSet, clinical: np.ndarray |
                   numerics: Numerics | None = None, fuse: bool = False) -> np.ndarray:
     """Softmax class probabilities of every crop.
 
-    ``numerics`` (default: float32, default memory format) sets autocast and memory format;
-    ``fuse`` folds batch norm into the convolutions of an evaluation copy first (worth it for
-    many crops: the copy costs a fraction of a second).
+    ``numerics`` (default: float32, default memory format) sets autocast and memory format (of
+    ``model`` too, in place); ``fuse`` folds batch norm into the convolutions of an evaluation
+    copy first (5-8% faster per crop, after 0.2-0.4 s to copy and trace: for whole cohorts).
     """
     device = device or torch.device("cpu")
     numerics = numerics or Numerics(device.type)
