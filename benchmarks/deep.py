@@ -13,13 +13,15 @@ Pipelines, per model and crop size:
   cropping the lesion box (from the lesions table) with ``SpatialCrop`` (what the seed papers'
   code does).
 
-All four pipelines of a configuration are built in one process and timed alternately, round
-after round (the order rotates), so that a burst of load on a shared machine hits them alike; the
-tables give medians over rounds and the median of the per-round ratios. Peak RSS comes from a
-fresh process per pipeline. Rates are per wall-clock second and per CPU second of the process:
-with ``--threads 1`` the CPU time is what the run would take on an idle core.
+Every pipeline of a configuration runs in its own process (no shared oneDNN primitive cache,
+allocator or memory between them), built and warmed up once; the processes are then timed one at
+a time, round after round (the order rotates), so that a burst of load on a shared machine hits
+them alike. The tables give medians over rounds and the median of the per-round ratios; peak RSS
+is each process's own. Rates are per wall-clock second and per CPU second of the process: with
+``--threads 1`` the CPU time is what the run would take on an idle core.
 
-    .venv/bin/python benchmarks/deep.py [--patients 16] [--rounds 5] [--steps 3] [--threads 2]
+    .venv/bin/python benchmarks/deep.py [--patients 16] [--rounds 7] [--steps 4] [--threads 2]
+        [--batch 32] [--configs densenet121:64,resnet18:64]
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ import numpy as np
 
 CONFIGS = [("densenet121", 64), ("densenet121", 96), ("resnet18", 64)]
 KINDS = ("cached", "cached-fp32", "naive-crops", "naive-volume")
-BATCH = 16
+BATCH = 32  # the library's default (TrainSettings.batch_size)
 WINDOW = (-155.0, 175.0)  # W330/L10, as HU bounds
 
 
@@ -87,7 +89,8 @@ def _prepare(root: Path, patients: int, scale: float) -> tuple[Path, Path]:
     return next((root / "cache").glob("crops-*.npz")), root / "index.json"
 
 
-def _cached(backbone: str, size: int, crops_path: str, legacy: bool) -> dict[str, Any]:
+def _cached(backbone: str, size: int, crops_path: str, legacy: bool,
+            batch: int) -> dict[str, Any]:
     """Model, optimiser, batch stream and inference of the cached pipeline."""
     import torch
     import torch.nn.functional as F
@@ -117,12 +120,12 @@ def _cached(backbone: str, size: int, crops_path: str, legacy: bool) -> dict[str
 
     def step() -> int:
         model.train()
-        rows = torch.randperm(len(images), generator=gen)[:BATCH]
+        rows = torch.randperm(len(images), generator=gen)[:batch]
         x = numerics.inputs(augment_batch(images[rows], augment, gen))
         optim.zero_grad(set_to_none=True)
         batch_loss(model, loss_fn, None, 0.0, x, None, None, labels[rows], numerics)
         optim.step()
-        return BATCH
+        return batch
 
     def infer() -> None:
         if legacy:
@@ -147,7 +150,8 @@ class _CropBoxd:
         return out
 
 
-def _naive(backbone: str, size: int, index_path: str, whole_volume: bool) -> dict[str, Any]:
+def _naive(backbone: str, size: int, index_path: str, whole_volume: bool,
+           batch: int) -> dict[str, Any]:
     """Model, optimiser, batch stream and inference of a plain MONAI loop (float32)."""
     import pandas as pd
     import torch
@@ -180,7 +184,7 @@ def _naive(backbone: str, size: int, index_path: str, whole_volume: bool) -> dic
     train_t = Compose([*base, RandAffined("image", prob=1.0, rotate_range=0.26, scale_range=0.1,
                                           shear_range=0.05, translate_range=3),
                        RandFlipd("image", prob=0.5, spatial_axis=0)])
-    loader = DataLoader(Dataset(data, train_t), batch_size=BATCH, shuffle=True, num_workers=0,
+    loader = DataLoader(Dataset(data, train_t), batch_size=batch, shuffle=True, num_workers=0,
                         drop_last=True)
     model = LesionNet(backbone, 2, 1, 1, 2)
     optim = torch.optim.AdamW(model.parameters(), 1e-3)
@@ -212,11 +216,11 @@ def _naive(backbone: str, size: int, index_path: str, whole_volume: bool) -> dic
     return {"model": model, "step": step, "infer": infer, "lesions": lesions}
 
 
-def _pipeline(kind: str, backbone: str, size: int, crops_path: str,
-              index_path: str) -> dict[str, Any]:
+def _pipeline(kind: str, backbone: str, size: int, crops_path: str, index_path: str,
+              batch: int) -> dict[str, Any]:
     if kind.startswith("cached"):
-        return _cached(backbone, size, crops_path, legacy=kind == "cached-fp32")
-    return _naive(backbone, size, index_path, whole_volume=kind == "naive-volume")
+        return _cached(backbone, size, crops_path, legacy=kind == "cached-fp32", batch=batch)
+    return _naive(backbone, size, index_path, whole_volume=kind == "naive-volume", batch=batch)
 
 
 def _timed(fn: Any, count: float) -> tuple[float, float]:
@@ -226,58 +230,70 @@ def _timed(fn: Any, count: float) -> tuple[float, float]:
     return (time.perf_counter() - start) / count, (time.process_time() - cpu) / count
 
 
-def _timing(kinds: list[str], backbone: str, size: int, crops_path: str, index_path: str,
-            steps: int, threads: int, rounds: int, queue: mp.Queue) -> None:
-    """All pipelines in one process, alternating: per round and pipeline, ``steps`` training
-    steps then one inference pass. Puts {kind: [(train img/s, train img/CPU-s, inference ms and
-    CPU-ms per lesion) per round]}."""
+def _worker(kind: str, backbone: str, size: int, crops_path: str, index_path: str,
+            batch: int, steps: int, threads: int, conn: Any) -> None:
+    """One pipeline in its own process, timed on request: each ``"round"`` message runs
+    ``steps`` training steps then one inference pass and answers (train img/s, img/CPU-s,
+    inference ms and CPU-ms per lesion); ``"peak"`` answers the peak RSS (MB) so far."""
     import torch
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    runs = {kind: _pipeline(kind, backbone, size, crops_path, index_path) for kind in kinds}
-    for run in runs.values():  # warm-up (not timed)
-        run["step"]()
-        run["infer"]()
-    out: dict[str, list[tuple[float, ...]]] = {kind: [] for kind in kinds}
-    for r in range(rounds):
-        for kind in kinds[r % len(kinds):] + kinds[:r % len(kinds)]:  # rotate the order
-            run = runs[kind]
-            wall, cpu = _timed(lambda run=run: [run["step"]() for _ in range(steps)],
-                               steps * BATCH)
-            infer_wall, infer_cpu = _timed(run["infer"], run["lesions"] / 1000.0)
-            out[kind].append((1.0 / wall, 1.0 / cpu, infer_wall, infer_cpu))
-    queue.put(out)
-
-
-def _peak(kind: str, backbone: str, size: int, crops_path: str, index_path: str,
-          threads: int, queue: mp.Queue) -> None:
-    """Peak RSS (MB) of one pipeline in a fresh process: two training steps and inference."""
-    import torch
-
-    torch.set_num_threads(threads)
-    run = _pipeline(kind, backbone, size, crops_path, index_path)
-    run["step"]()
+    run = _pipeline(kind, backbone, size, crops_path, index_path, batch)
+    run["step"]()  # warm-up (not timed)
     run["step"]()
     run["infer"]()
-    queue.put(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    conn.send("ready")
+    while (message := conn.recv()) != "stop":
+        if message == "peak":
+            conn.send(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+            continue
+        wall, cpu = _timed(lambda: [run["step"]() for _ in range(steps)], steps * batch)
+        infer_wall, infer_cpu = _timed(run["infer"], run["lesions"] / 1000.0)
+        conn.send((1.0 / wall, 1.0 / cpu, infer_wall, infer_cpu))
 
 
-def _spawn(ctx: Any, target: Any, *args: Any) -> Any:
-    """Run ``target(*args, queue)`` in a fresh process and return what it puts."""
-    queue = ctx.Queue()
-    proc = ctx.Process(target=target, args=(*args, queue))
-    proc.start()
-    while True:
-        try:
-            value = queue.get(timeout=5)
-            break
-        except Exception:  # queue.Empty: the measurement is still running, or died
-            if not proc.is_alive():
-                raise RuntimeError(f"{target.__name__}{args[:3]}: the measurement process "
-                                   f"failed (exit code {proc.exitcode})") from None
-    proc.join()
-    return value
+def _measure(ctx: Any, kinds: list[str], backbone: str, size: int, crops_path: str,
+             index_path: str, batch: int, steps: int, threads: int,
+             rounds: int) -> tuple[dict[str, list[tuple[float, ...]]], dict[str, float]]:
+    """Per-round timings and peak RSS of every pipeline: one process per pipeline, built
+    once, then timed one at a time, round after round (the order rotates), so that a burst of
+    load hits all alike and no pipeline shares caches or memory with another."""
+    workers = {}
+    for kind in kinds:
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(target=_worker, args=(kind, backbone, size, crops_path, index_path,
+                                                 batch, steps, threads, child))
+        proc.start()
+        workers[kind] = (proc, parent)
+        _answer(proc, parent, kind)  # built and warm before the next one starts
+    out: dict[str, list[tuple[float, ...]]] = {kind: [] for kind in kinds}
+    try:
+        for r in range(rounds):
+            for kind in kinds[r % len(kinds):] + kinds[:r % len(kinds)]:
+                proc, conn = workers[kind]
+                conn.send("round")
+                out[kind].append(_answer(proc, conn, kind))
+        peaks = {}
+        for kind, (proc, conn) in workers.items():
+            conn.send("peak")
+            peaks[kind] = _answer(proc, conn, kind)
+            conn.send("stop")
+    finally:
+        for proc, _ in workers.values():
+            proc.join(timeout=30)
+            if proc.is_alive():
+                proc.kill()
+    return out, peaks
+
+
+def _answer(proc: Any, conn: Any, kind: str) -> Any:
+    """The worker's next message; an error if the worker died first."""
+    while not conn.poll(5):
+        if not proc.is_alive():
+            raise RuntimeError(f"the {kind} pipeline's process failed (exit code "
+                               f"{proc.exitcode})")
+    return conn.recv()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -285,32 +301,35 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=16)
     parser.add_argument("--scale", type=float, default=1.5)
-    parser.add_argument("--steps", type=int, default=3, help="training steps per round")
+    parser.add_argument("--steps", type=int, default=4, help="training steps per round")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--batch", type=int, default=BATCH)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--configs", default=",".join(f"{b}:{s}" for b, s in CONFIGS),
+                        help="backbone:px pairs")
     parser.add_argument("--kinds", default=",".join(KINDS))
     args = parser.parse_args(argv)
     kinds = args.kinds.split(",")
+    configs = [(b, int(px)) for b, px in (c.split(":") for c in args.configs.split(","))]
     ctx = mp.get_context("spawn")
     timing, peaks = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         paths = [str(p) for p in _prepare(Path(tmp), args.patients, args.scale)]
         print(f"synthetic cohort: {args.patients} patients (scale {args.scale}); {args.rounds} "
-              f"rounds of {args.steps} training steps (batch {BATCH}) and one inference pass "
+              f"rounds of {args.steps} training steps (batch {args.batch}) and one inference pass "
               f"per pipeline; {args.threads} threads", file=sys.stderr)
-        for backbone, size in CONFIGS:
-            timing[(backbone, size)] = _spawn(ctx, _timing, kinds, backbone, size, *paths,
-                                              args.steps, args.threads, args.rounds)
-            for kind in kinds:
-                peaks[(backbone, size, kind)] = _spawn(ctx, _peak, kind, backbone, size, *paths,
-                                                       args.threads)
+        for backbone, size in configs:
+            timing[(backbone, size)], peak = _measure(ctx, kinds, backbone, size, *paths,
+                                                      args.batch, args.steps, args.threads,
+                                                      args.rounds)
+            peaks.update({(backbone, size, kind): mb for kind, mb in peak.items()})
             print(f"  {backbone} {size}: " + "; ".join(
                 f"{k} " + " ".join(f"{v[0]:.1f}" for v in timing[(backbone, size)][k])
                 for k in kinds) + " img/s per round", file=sys.stderr, flush=True)
     print("| model | px | pipeline | train img/s | train img/CPU-s | infer ms/lesion "
           "| infer CPU-ms/lesion | peak RSS MB |")
     print("|---|---|---|---|---|---|---|---|")
-    for backbone, size in CONFIGS:
+    for backbone, size in configs:
         for kind in kinds:
             values = timing[(backbone, size)][kind]
             med = [statistics.median(v[i] for v in values) for i in range(4)]
@@ -322,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
           "training range over rounds in brackets.")
     print("\n| model | px | vs | training | training range | inference |")
     print("|---|---|---|---|---|---|")
-    for backbone, size in CONFIGS:
+    for backbone, size in configs:
         cached = timing[(backbone, size)]["cached"]
         for kind in kinds:
             if kind == "cached":

@@ -27,10 +27,16 @@ def test_demo_end_to_end(cli, tmp_path):
     ]
     metrics = json.loads((out / "study" / "metrics.json").read_text())
     assert metrics
-    # a second run reuses the cohort and gives the same lesion table
+    cnn_path = out / "study" / "deep" / "predictions_cnn.parquet"
+    cnn = pd.read_parquet(cnn_path)
+    assert "read from the cache" not in html
+    # a second run reuses the cohort (same lesion table) and every fold's CNN (same predictions)
     code, _ = cli("demo", "--out", out, "--patients", "10", "--seed", "3", "--workers", "2")
     assert code == 0
     pd.testing.assert_frame_equal(pd.read_parquet(out / "lesions.parquet"), lesions)
+    pd.testing.assert_frame_equal(pd.read_parquet(cnn_path), cnn)
+    folds = cnn[["repeat", "fold"]].drop_duplicates().shape[0]
+    assert f"{folds} of {folds} folds were read from the cache" in (out / "report.html").read_text()
 
 
 def test_demo_bad_patients_exits_2(cli, tmp_path):

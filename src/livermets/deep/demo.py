@@ -3,6 +3,8 @@ report section comparing it with the radiomics models (synthetic data: no clinic
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -10,7 +12,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from livermets._atomic import write_table
+from livermets import __version__
+from livermets._atomic import atomic_path, write_table
+from livermets._code import code_fingerprint
 from livermets.errors import DataError
 
 DEMO_CNN = {
@@ -19,6 +23,39 @@ DEMO_CNN = {
     "network": {"backbone": "densenet121", "dropout": 0.2},
     "train": {"epochs": 4, "batch_size": 16, "lr": 1e-3, "patience": 4},
 }
+
+
+def _fold_key(spec: Any, crops_hash: str, y: np.ndarray, train_ids: list[str],
+              test_ids: list[str], seed: int) -> str:
+    """What one fold's CNN depends on: settings, crops, labels, patients, seed and code."""
+    digest = hashlib.sha256(json.dumps(
+        [spec.model_dump(mode="json"), crops_hash, train_ids, test_ids, seed, __version__,
+         code_fingerprint(("deep", "models"))], sort_keys=True).encode())
+    digest.update(np.ascontiguousarray(y).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _load_fold(path: Path, key: str, with_model: bool) -> dict[str, Any] | None:
+    """A fold's cached lesion predictions (and model weights), or None when stale or absent."""
+    import torch
+
+    if not path.is_file():
+        return None
+    try:
+        cached = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception:  # a truncated or foreign file: train again
+        return None
+    if cached.get("key") != key or (with_model and cached.get("model") is None):
+        return None
+    return cached
+
+
+def _save_fold(path: Path, payload: dict[str, Any]) -> None:
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
 
 
 def _auc_row(name: str, truth: np.ndarray, score: np.ndarray, positive: str) -> dict[str, Any]:
@@ -44,12 +81,11 @@ def add_demo_cnn(report: Any, manifest: str | Path, out: str | Path, seed: int =
     from livermets.deep.config import DeepModelSpec
     from livermets.deep.crops import build_crops
     from livermets.deep.explain import cam_gallery
-    from livermets.deep.train import predict_crops, train_lesion_model
+    from livermets.deep.train import build_model, predict_crops, train_lesion_model
     from livermets.lesions import LesionSettings, build_lesion_tables
     from livermets.models.validation import derive_seed
     from livermets.stats import compare_aucs
 
-    start = time.perf_counter()
     out = Path(out)
     splits_path, pred_path = out / "splits.parquet", out / "predictions.parquet"
     if not splits_path.is_file() or not pred_path.is_file():
@@ -73,23 +109,41 @@ def add_demo_cnn(report: Any, manifest: str | Path, out: str | Path, seed: int =
                         f"not classes of the radiomics study {classes}.")
     y = y.to_numpy(dtype=int)
     patients = crops.meta["patient_id"].astype(str).to_numpy()
-    frames, last = [], None
+    frames, last, fit_seconds, reused = [], None, 0.0, 0
     cv = splits[splits["kind"] == "cv"]
-    for (repeat, fold), group in cv.groupby(["repeat", "fold"], sort=True):
+    folds = list(cv.groupby(["repeat", "fold"], sort=True))
+    crops_hash = hashlib.sha256(np.ascontiguousarray(crops.images).tobytes()).hexdigest()
+    for k, ((repeat, fold), group) in enumerate(folds):
         train_ids = set(group.loc[group["role"] == "train", "patient_id"].astype(str))
         test_ids = set(group.loc[group["role"] == "test", "patient_id"].astype(str))
         tr, te = np.flatnonzero(np.isin(patients, list(train_ids))), np.flatnonzero(
             np.isin(patients, list(test_ids)))
-        result = train_lesion_model(crops.subset(tr), y[tr], classes, cnn,
-                                    derive_seed(seed, cnn.name, repeat, fold))
-        keys, prob = lesion_probabilities(crops.meta.iloc[te],
-                                          predict_crops(result.model, crops.subset(te)),
-                                          cnn.lesion_aggregation)
+        fold_seed = derive_seed(seed, cnn.name, repeat, fold)
+        key = _fold_key(cnn, crops_hash, y, sorted(train_ids), sorted(test_ids), fold_seed)
+        cache = out / "deep" / "cache" / f"fold-{repeat}-{fold}.pt"
+        is_last = k == len(folds) - 1
+        cached = _load_fold(cache, key, with_model=is_last)
+        reused += cached is not None
+        if cached is None:
+            fold_start = time.perf_counter()
+            result = train_lesion_model(crops.subset(tr), y[tr], classes, cnn, fold_seed)
+            keys, prob = lesion_probabilities(crops.meta.iloc[te],
+                                              predict_crops(result.model, crops.subset(te)),
+                                              cnn.lesion_aggregation)
+            cached = {"key": key, "keys": keys, "prob": prob[:, 1],
+                      "seconds": time.perf_counter() - fold_start,
+                      "model": result.model.state_dict() if is_last else None}
+            _save_fold(cache, cached)
+        keys = cached["keys"]
+        fit_seconds += cached["seconds"]
         truth = keys.merge(crops.meta[["patient_id", "lesion_id", "label"]].drop_duplicates(
             ["patient_id", "lesion_id"]).astype(str), on=["patient_id", "lesion_id"])["label"]
         frames.append(keys.assign(model=cnn.name, repeat=repeat, fold=fold, split="cv",
-                                  y_true=truth.to_numpy(), y_prob=prob[:, 1]))
-        last = (result, te)
+                                  y_true=truth.to_numpy(), y_prob=cached["prob"]))
+        if is_last:
+            model = build_model(cnn, crops, len(classes), 0)
+            model.load_state_dict(cached["model"])
+            last = (model.eval(), te)
     predictions = pd.concat(frames, ignore_index=True)
     write_table(predictions, out / "deep" / "predictions_cnn.parquet")
 
@@ -108,7 +162,8 @@ def add_demo_cnn(report: Any, manifest: str | Path, out: str | Path, seed: int =
         rows.append(row)
     table = pd.DataFrame(rows)
     write_table(table, out / "deep" / "cnn_vs_radiomics.csv")
-    elapsed = time.perf_counter() - start
+    cached_note = (f"; {reused} of {len(folds)} folds were read from the cache of an earlier run"
+                   if reused else "")
 
     section = report.section("deep_cnn", "CNN on lesion crops vs radiomics", order=410)
     section.text(
@@ -118,13 +173,14 @@ def add_demo_cnn(report: Any, manifest: str | Path, out: str | Path, seed: int =
         "validation AUC of held-out training patients, on exactly the radiomics study's "
         f"cross-validation folds ({len(frames)} folds; {len(wide)} lesions). AUCs are of pooled "
         "out-of-fold lesion predictions; the DeLong test is paired on the same lesions. "
-        f"Training and prediction took {elapsed:.0f} s on {torch.get_num_threads()} CPU threads. "
+        f"Training and prediction took {fit_seconds:.0f} s on {torch.get_num_threads()} CPU "
+        f"threads{cached_note}. "
         "These are synthetic data: the numbers check the pipeline and say nothing about clinical "
         "accuracy.")
     section.table(table, "Lesion-level AUC: CNN vs radiomics models (synthetic cohort).")
     if last is not None:
-        result, te = last
-        png = cam_gallery(result.model, crops.subset(te), y[te], classes,
+        model, te = last
+        png = cam_gallery(model, crops.subset(te), y[te], classes,
                           out / "deep" / "gradcam.png", per_group=2)
         if png.is_file():
             section.figure(png.read_bytes(), "Grad-CAM of the last fold's CNN on its test "

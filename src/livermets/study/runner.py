@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -18,6 +16,7 @@ import pandas as pd
 
 from livermets import __version__
 from livermets._atomic import atomic_path, write_table, write_text
+from livermets._code import code_fingerprint
 from livermets.errors import ConfigError, DataError
 from livermets.models.aggregate import aggregate_patients
 from livermets.models.frozen import save_model
@@ -77,19 +76,6 @@ class StudyResult:
     def report_path(self) -> Path:
         """Where the HTML report is."""
         return self.out / "report.html"
-
-
-@functools.cache
-def code_fingerprint() -> str:
-    """A hash of the source of the packages that fit and validate models, so that a code change
-    invalidates the fit caches even when the version number stays the same."""
-    root = Path(__file__).resolve().parents[1]
-    digest = hashlib.sha256()
-    for package in ("models", "stats", "study"):
-        for path in sorted((root / package).rglob("*.py")):
-            digest.update(path.relative_to(root).as_posix().encode())
-            digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
 
 
 def cache_key(config: StudyConfig, data_key: str, spec: PipelineSpec, stage: str) -> str:
