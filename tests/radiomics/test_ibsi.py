@@ -6,36 +6,17 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from livermets.radiomics import get_engine, preset_params
-from livermets.radiomics.ibsi import compare_ibsi, ibsi_tag, read_reference
+from livermets.radiomics import preset_params
+from livermets.radiomics.ibsi import ibsi_tag, read_reference
 from livermets.radiomics.preprocessing import ibsi_lattice, ibsi_resample
-from tests.helpers import SHARED_DATA
-
-IBSI = SHARED_DATA / "ibsi"
-REFERENCE = IBSI / "reference_values"
-DIGITAL = IBSI / "ibsi_1_digital_phantom" / "nifti"
-CT = IBSI / "ibsi_1_ct_radiomics_phantom" / "nifti"
-
-
-def _run(folder, preset, reference, **update):
-    extraction = preset_params(preset).extraction.model_copy(update=update)
-    image = sitk.ReadImage(str(folder / "image" / "phantom.nii.gz"))
-    mask = sitk.Cast(sitk.ReadImage(str(folder / "mask" / "mask.nii.gz")) > 0, sitk.sitkUInt8)
-    engine = get_engine("pyradiomics")
-    features = engine.extract(image, mask, extraction)
-    return compare_ibsi(
-        features,
-        read_reference(REFERENCE / reference),
-        engine.ibsi_map(),
-        texture=extraction.texture,
-        aggregation=extraction.texture_aggregation,
-    )
-
-
-def _counts(comparison) -> dict[str, tuple[int, int]]:
-    table = comparison.family_counts()
-    table = table[table["n_computed"] > 0]
-    return {fam: (int(r.n_pass), int(r.n_computed)) for fam, r in table.iterrows()}
+from tests.radiomics.ibsi_cases import (
+    CT,
+    DIGITAL,
+    REFERENCE,
+    family_counts,
+    phantom,
+    run_ibsi,
+)
 
 
 def test_tags_and_reference_table():
@@ -74,10 +55,10 @@ PHANTOM_3D_MERGED = {
     ids=["3d-averaged", "2.5d-direction-merged", "3d-merged"],
 )  # fmt: skip
 def test_digital_phantom(update, expected):
-    comparison = _run(
-        DIGITAL, "ibsi-digital-phantom", "ibsi_1_reference_values_digital_phantom.csv", **update
-    )
-    assert _counts(comparison) == expected
+    comparison = run_ibsi(
+        "pyradiomics", DIGITAL, "ibsi-digital-phantom",
+        "ibsi_1_reference_values_digital_phantom.csv", **update)
+    assert family_counts(comparison) == expected
     assert comparison.compliant_failures().empty
     # the two morphology misses are the PCA minor / least axes (documented, not compliant)
     missed = comparison.rows[comparison.rows["computed"] & ~comparison.rows["passed"]]
@@ -86,8 +67,9 @@ def test_digital_phantom(update, expected):
 
 
 def test_ct_phantom_config_a():
-    comparison = _run(CT, "ibsi-config-a", "ibsi_1_reference_values_config_A.csv")
-    assert _counts(comparison) == {
+    comparison = run_ibsi("pyradiomics", CT, "ibsi-config-a",
+                          "ibsi_1_reference_values_config_A.csv")
+    assert family_counts(comparison) == {
         "Morphology": (11, 11), "Statistics": (15, 15), "Intensity histogram": (2, 2),
         "Co-occurrence matrix (2.5D, direction-merged)": (25, 25),
         "Run length matrix (2.5D, direction-merged)": (16, 16),
@@ -101,8 +83,9 @@ def test_ct_phantom_config_a():
 def test_ct_phantom_config_c():
     """Config C with IBSI pre-processing (centre-aligned grid, interpolated mask, rounding,
     bins from -1000 HU) before pyradiomics."""
-    comparison = _run(CT, "ibsi-config-c", "ibsi_1_reference_values_config_C.csv")
-    assert _counts(comparison) == {
+    comparison = run_ibsi("pyradiomics", CT, "ibsi-config-c",
+                          "ibsi_1_reference_values_config_C.csv")
+    assert family_counts(comparison) == {
         "Morphology": (11, 11), "Statistics": (15, 15), "Intensity histogram": (2, 2),
         "Co-occurrence matrix (3D, averaged)": (25, 25),
         "Run length matrix (3D, averaged)": (16, 16), "Size zone matrix (3D)": (16, 16),
@@ -115,7 +98,8 @@ def test_ct_phantom_config_c():
 def test_ct_phantom_config_c_with_pyradiomics_preprocessing():
     """pyradiomics' own pre-processing misses config C: bins start at -925, not -1000 HU, and
     the nearest-neighbour mask on a corner-aligned grid has 2 % fewer voxels."""
-    comparison = _run(
+    comparison = run_ibsi(
+        "pyradiomics",
         CT,
         "ibsi-config-c",
         "ibsi_1_reference_values_config_C.csv",
@@ -135,8 +119,7 @@ def test_ct_phantom_config_c_with_pyradiomics_preprocessing():
 def test_ibsi_resampling_of_a_window_matches_the_whole_image():
     """The pipeline's windows land on the IBSI grid of the whole image, with the same features."""
     extraction = preset_params("ibsi-config-c").extraction
-    image = sitk.ReadImage(str(CT / "image" / "phantom.nii.gz"))
-    mask = sitk.Cast(sitk.ReadImage(str(CT / "mask" / "mask.nii.gz")) > 0, sitk.sitkUInt8)
+    image, mask = phantom(CT)
     full_image, full_masks = ibsi_resample(image, {"roi": mask}, extraction)
     window = (slice(37, 170), slice(41, 160), slice(3, 57))  # x, y, z: the ROI + a margin
     win_image, win_masks = ibsi_resample(

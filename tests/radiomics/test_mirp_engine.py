@@ -22,46 +22,15 @@ pytest.importorskip(
 )
 
 from livermets.errors import ConfigError
-from livermets.radiomics import get_engine, params_from_dict, preset_params
+from livermets.radiomics import get_engine, params_from_dict
 from livermets.radiomics.engines import base
 from livermets.radiomics.engines.mirp_engine import (
     INSTALL_HINT,
     mirp_settings,
     mirp_stem,
 )
-from livermets.radiomics.ibsi import compare_ibsi, read_reference
-from tests.helpers import SHARED_DATA
 from tests.radiomics.conftest import write_cohort
-
-IBSI = SHARED_DATA / "ibsi"
-REFERENCE = IBSI / "reference_values"
-DIGITAL = IBSI / "ibsi_1_digital_phantom" / "nifti"
-CT = IBSI / "ibsi_1_ct_radiomics_phantom" / "nifti"
-
-
-def _phantom(folder) -> tuple[sitk.Image, sitk.Image]:
-    image = sitk.ReadImage(str(folder / "image" / "phantom.nii.gz"))
-    mask = sitk.Cast(sitk.ReadImage(str(folder / "mask" / "mask.nii.gz")) > 0, sitk.sitkUInt8)
-    return image, mask
-
-
-def _run(folder, preset, reference, **update):
-    extraction = preset_params(preset).extraction.model_copy(update=update)
-    engine = get_engine("mirp")
-    features = engine.extract(*_phantom(folder), extraction)
-    return compare_ibsi(
-        features,
-        read_reference(REFERENCE / reference),
-        engine.ibsi_map(),
-        texture=extraction.texture,
-        aggregation=extraction.texture_aggregation,
-    )
-
-
-def _counts(comparison) -> dict[str, tuple[int, int]]:
-    table = comparison.family_counts()
-    table = table[table["n_computed"] > 0]
-    return {fam: (int(r.n_pass), int(r.n_computed)) for fam, r in table.iterrows()}
+from tests.radiomics.ibsi_cases import CT, DIGITAL, family_counts, run_ibsi
 
 
 def _families(texture: str, cm: str) -> dict[str, tuple[int, int]]:
@@ -85,10 +54,10 @@ def _families(texture: str, cm: str) -> dict[str, tuple[int, int]]:
     ids=["3d-averaged", "2.5d-direction-merged", "3d-merged"],
 )  # fmt: skip
 def test_digital_phantom(update, expected):
-    comparison = _run(
-        DIGITAL, "ibsi-digital-phantom", "ibsi_1_reference_values_digital_phantom.csv", **update
-    )
-    assert _counts(comparison) == expected
+    comparison = run_ibsi(
+        "mirp", DIGITAL, "ibsi-digital-phantom", "ibsi_1_reference_values_digital_phantom.csv",
+        **update)
+    assert family_counts(comparison) == expected
     assert comparison.compliant_failures().empty
     rows = comparison.rows.set_index("tag")
     # IBSI's PCA axes (population covariance), unlike pyradiomics' 9.2449 / 8.4781
@@ -97,16 +66,18 @@ def test_digital_phantom(update, expected):
 
 
 def test_ct_phantom_config_a():
-    comparison = _run(CT, "ibsi-config-a", "ibsi_1_reference_values_config_A.csv")
-    assert _counts(comparison) == _families("2.5D", "2.5D, direction-merged")
+    comparison = run_ibsi("mirp", CT, "ibsi-config-a",
+                          "ibsi_1_reference_values_config_A.csv")
+    assert family_counts(comparison) == _families("2.5D", "2.5D, direction-merged")
     assert comparison.compliant_failures().empty
 
 
 def test_ct_phantom_config_c():
     """Config C: IBSI pre-processing in livermets (grid, mask, rounding), then MIRP's
     ``fixed_bin_size`` from -1000 HU."""
-    comparison = _run(CT, "ibsi-config-c", "ibsi_1_reference_values_config_C.csv")
-    assert _counts(comparison) == _families("3D", "3D, averaged")
+    comparison = run_ibsi("mirp", CT, "ibsi-config-c",
+                          "ibsi_1_reference_values_config_C.csv")
+    assert family_counts(comparison) == _families("3D", "3D, averaged")
     assert comparison.compliant_failures().empty
 
 

@@ -32,15 +32,6 @@ SETTINGS = make_settings(patch=(16, 16, 8), features=(4, 8), stem_channels=4, em
                          threads=1, min_lesion_voxels=3)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread (the test machine's cores are shared)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def loaded():
     """An untrained seeded network with its settings and the tiny cases' intensity; its voxel

@@ -20,15 +20,6 @@ FOUR = torch.tensor([[True, True, True, True]])
 THREE = torch.tensor([[True, True, True, False]])
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread (the test machine's cores are shared)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def net():
     """A tiny seeded network in eval mode."""

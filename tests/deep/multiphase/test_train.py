@@ -26,15 +26,6 @@ SETTINGS = make_settings(patch=(32, 32, 16), features=(4, 8, 16), stem_channels=
                          drop_delayed_prob=0.0, threads=1, checkpoint_every=2, memory_size=0)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread (the test machine's cores are shared)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """One 6-iteration run on a fixed batch."""
