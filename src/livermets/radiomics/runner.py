@@ -140,7 +140,13 @@ class _LocalPool(_Backend):
 
     def restart(self) -> None:
         """A worker died (killed, out of memory): start a fresh pool."""
+        manager = getattr(self.pool, "_executor_manager_thread", None)
         self.pool.shutdown(wait=False, cancel_futures=True)
+        # The broken pool's manager thread is still terminating and joining the old workers:
+        # forking the new ones while it runs can leave a child with a lock held by a thread
+        # that does not exist there. Let it finish first (bounded: a stuck pool is abandoned).
+        if manager is not None:
+            manager.join(timeout=30)
         self.pool = self._new_pool()
 
     def close(self) -> None:
