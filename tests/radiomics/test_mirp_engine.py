@@ -15,12 +15,6 @@ import pandas as pd
 import pytest
 import SimpleITK as sitk
 
-pytest.importorskip(
-    "mirp",
-    reason='the MIRP engine needs the optional extra livermets[ibsi] (pip install "livermets[ibsi]"'
-    "; CI installs it)",
-)
-
 from livermets.errors import ConfigError
 from livermets.radiomics import get_engine, params_from_dict
 from livermets.radiomics.engines import base

@@ -112,7 +112,10 @@ def add_demo_cnn(report: Any, manifest: str | Path, out: str | Path, seed: int =
     frames, last, fit_seconds, reused = [], None, 0.0, 0
     cv = splits[splits["kind"] == "cv"]
     folds = list(cv.groupby(["repeat", "fold"], sort=True))
-    crops_hash = hashlib.sha256(np.ascontiguousarray(crops.images).tobytes()).hexdigest()
+    crops_digest = hashlib.sha256(np.ascontiguousarray(crops.images).tobytes())
+    crops_digest.update(pd.util.hash_pandas_object(crops.meta.astype(str), index=False)
+                        .to_numpy().tobytes())  # which lesion and slice each crop is
+    crops_hash = crops_digest.hexdigest()
     for k, ((repeat, fold), group) in enumerate(folds):
         train_ids = set(group.loc[group["role"] == "train", "patient_id"].astype(str))
         test_ids = set(group.loc[group["role"] == "test", "patient_id"].astype(str))
