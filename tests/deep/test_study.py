@@ -115,6 +115,9 @@ def test_deep_model_in_study_and_predict(synth_cohort, tmp_path):
     summary = predict_deep(out / "models" / "cnn", manifest.path, tmp_path / "new.parquet")
     new = pd.read_parquet(tmp_path / "new.parquet")
     assert summary["rows"] == len(lesions) == len(new)
+    # predicted in the card's precision (the one validated), whatever this CPU supports
+    card = json.loads((out / "models" / "cnn" / "card.json").read_text())
+    assert card["precision"] in ("fp32", "bf16") and summary["precision"] == card["precision"]
     assert set(new["y_pred"]) <= {"hemangioma", "metastasis"}
     patients = pd.read_parquet(tmp_path / "new_patients.parquet")
     assert len(patients) == lesions["patient_id"].nunique()

@@ -130,6 +130,14 @@ def test_search_params_replace_registered_ranges():
         SearchSpace(params={"select.anova.kk": [4]})
     with pytest.raises(ValidationError, match=r"gives a range, but \['select.anova.k'\]"):
         SearchSpace(params={"select.anova.k": {"low": 1, "high": 8}})
+    with pytest.raises(ValidationError, match=r"integer parameter\(s\) \['knn.n_neighbors'\]"):
+        SearchSpace(params={"knn.n_neighbors": {"low": 0.5, "high": 5, "log": True}})
+    with pytest.raises(ValidationError, match=r"'logistic.C'; \['big'\] are not numbers"):
+        SearchSpace(params={"logistic.C": [1.0, "big"]})
+    with pytest.raises(ValidationError, match=r"\[2.5\] are not whole numbers"):
+        SearchSpace(params={"knn.n_neighbors": [3, 2.5]})
+    assert SearchSpace(params={"knn.n_neighbors": {"low": 1, "high": 9, "log": True},
+                               "logistic.C": [0.5, 2]}).params
 
 
 def test_an_ensemble_model_runs_through_a_study_report_and_predict(tmp_path):

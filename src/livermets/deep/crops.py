@@ -48,6 +48,15 @@ class CropSet:
                        self.meta.iloc[index].reset_index(drop=True), self.phases,
                        self.channels_per_phase, self.settings)
 
+    def digest(self) -> str:
+        """A hash of the crops' pixels, phase masks and metadata (for caches of fits on them)."""
+        digest = hashlib.sha256(np.ascontiguousarray(self.images).tobytes())
+        digest.update(np.ascontiguousarray(self.present).tobytes())
+        digest.update(pd.util.hash_pandas_object(self.meta.astype(str), index=False)
+                      .to_numpy().tobytes())
+        digest.update(json.dumps(self.phases).encode())
+        return digest.hexdigest()[:16]
+
     def rows_of(self, keys: pd.DataFrame) -> np.ndarray:
         """Crop indices whose (patient_id, lesion_id) is in ``keys``."""
         wanted = set(zip(keys["patient_id"].astype(str), keys["lesion_id"].astype(str),

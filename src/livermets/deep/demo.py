@@ -27,10 +27,17 @@ DEMO_CNN = {
 
 def _fold_key(spec: Any, crops_hash: str, y: np.ndarray, train_ids: list[str],
               test_ids: list[str], seed: int) -> str:
-    """What one fold's CNN depends on: settings, crops, labels, patients, seed and code."""
+    """What one fold's CNN depends on: settings, crops, labels, patients, seed, the precision
+    this CPU trains in, torch and livermets' code."""
+    import torch
+
+    from livermets.deep.train import resolve_precision
+
+    precision = resolve_precision(spec.train.precision, torch.device("cpu"), spec.train.amp)
     digest = hashlib.sha256(json.dumps(
         [spec.model_dump(mode="json"), crops_hash, train_ids, test_ids, seed, __version__,
-         code_fingerprint(("deep", "models"))], sort_keys=True).encode())
+         code_fingerprint(("deep", "models")), precision, torch.__version__],
+        sort_keys=True).encode())
     digest.update(np.ascontiguousarray(y).tobytes())
     return digest.hexdigest()[:16]
 
@@ -112,10 +119,7 @@ def add_demo_cnn(report: Any, manifest: str | Path, out: str | Path, seed: int =
     frames, last, fit_seconds, reused = [], None, 0.0, 0
     cv = splits[splits["kind"] == "cv"]
     folds = list(cv.groupby(["repeat", "fold"], sort=True))
-    crops_digest = hashlib.sha256(np.ascontiguousarray(crops.images).tobytes())
-    crops_digest.update(pd.util.hash_pandas_object(crops.meta.astype(str), index=False)
-                        .to_numpy().tobytes())  # which lesion and slice each crop is
-    crops_hash = crops_digest.hexdigest()
+    crops_hash = crops.digest()
     for k, ((repeat, fold), group) in enumerate(folds):
         train_ids = set(group.loc[group["role"] == "train", "patient_id"].astype(str))
         test_ids = set(group.loc[group["role"] == "test", "patient_id"].astype(str))

@@ -17,6 +17,7 @@ import torch
 
 from livermets import __version__
 from livermets._atomic import atomic_path, write_table, write_text
+from livermets._code import code_fingerprint
 from livermets.deep.aggregate import lesion_probabilities, patient_probabilities
 from livermets.deep.config import DeepModelSpec
 from livermets.deep.crops import CropSet, build_crops
@@ -236,8 +237,11 @@ def run_deep_models(config: Any, data: FeatureData, folds: Sequence[Fold],
         rows = _row_index(crops, data)
         keep = rows >= 0
         crops, rows = crops.subset(np.flatnonzero(keep)), rows[keep]
+        # the whole config, the crops' content, the labels and the code of the CNN and of the
+        # classical models refitted on its embeddings
         key = config.fingerprint(spec.model_dump(mode="json"), __version__, "deep",
-                                 data.patient_id.tolist(), data.y.tolist())
+                                 data.patient_id.tolist(), data.y.tolist(), crops.digest(),
+                                 code_fingerprint(("deep", "models", "study")))
         extras: list[FoldExtras] = []
         embedded: list[FoldOutcome] = []
         for k, fold in enumerate(folds, start=1):
@@ -389,6 +393,9 @@ def predict_deep(model_dir: str | Path, manifest: str | Path, out: str | Path,
         clinical = np.nan_to_num((raw - np.asarray(card["clinical_mean"]))
                                  / np.asarray(card["clinical_std"])).astype(np.float32)
     numerics = Numerics.of(spec.train, torch.device("cpu"), 3 if spec.crops.mode == "3d" else 2)
+    # the precision the model was validated in (the card's), not what this CPU would pick for
+    # `auto`: the same frozen model must give the same probabilities on every machine
+    numerics = dataclasses.replace(numerics, precision=card.get("precision") or "fp32")
     prob = predict_crops(model, crops, clinical, numerics=numerics, fuse=True)
     keys, lesion_prob = lesion_probabilities(crops.meta, prob, spec.lesion_aggregation)
     classes = card["classes"]
@@ -412,7 +419,8 @@ def predict_deep(model_dir: str | Path, manifest: str | Path, out: str | Path,
     patient_out = out.with_name(f"{out.stem}_patients{out.suffix}")
     write_table(patients, patient_out)
     return {"model": card["model"], "rows": len(table), "patients": len(patients),
-            "out": str(out), "patients_out": str(patient_out), "threshold": cut}
+            "out": str(out), "patients_out": str(patient_out), "threshold": cut,
+            "precision": numerics.precision}
 
 
 def export_embeddings(model_dir: str | Path, manifest: str | Path,

@@ -48,6 +48,20 @@ class Range(BaseModel):
         return self
 
 
+def _check_values(pattern: str, values: list[Choice], kinds: dict[str, str]) -> None:
+    """Refuse list values of the wrong type for the numeric parameters they replace."""
+    for name, kind in kinds.items():
+        if kind == "int":
+            wrong = [v for v in values if isinstance(v, bool) or not isinstance(v, int)]
+        elif kind == "float":
+            wrong = [v for v in values if isinstance(v, bool) or not isinstance(v, int | float)]
+        else:
+            continue
+        if wrong:
+            raise ValueError(f"search.params: {pattern!r} sets {kind} parameter {name!r}; "
+                             f"{wrong} are not {'whole numbers' if kind == 'int' else 'numbers'}")
+
+
 class _Recorder:
     """A stand-in Optuna trial that records the names and kinds of the parameters a search
     space asks for (and answers each with its first value)."""
@@ -129,8 +143,17 @@ class SearchSpace(BaseModel):
                         f"search.params: {pattern!r} gives a range, but {categorical} "
                         "choose(s) from a list; give a list of values instead"
                     )
+                whole = [n for n in names if known[n] == "int"]
+                if whole and not (float(value.low).is_integer()
+                                  and float(value.high).is_integer()):
+                    raise ValueError(
+                        f"search.params: {pattern!r} sets integer parameter(s) {whole}: give "
+                        f"whole-number bounds (got low={value.low}, high={value.high})"
+                    )
             elif not value:
                 raise ValueError(f"search.params: {pattern!r} needs at least one value")
+            else:
+                _check_values(pattern, value, {n: known[n] for n in names})
         return self
 
     def override(self, name: str) -> list[Choice] | Range | None:

@@ -19,7 +19,7 @@ from livermets._atomic import atomic_path, write_table, write_text
 from livermets._code import code_fingerprint
 from livermets.errors import ConfigError, DataError
 from livermets.models.aggregate import aggregate_patients
-from livermets.models.frozen import save_model
+from livermets.models.frozen import package_versions, save_model
 from livermets.models.pipeline import PipelineSpec, SearchSpace
 from livermets.models.validation import (
     FeatureData,
@@ -81,9 +81,10 @@ class StudyResult:
 def cache_key(config: StudyConfig, data_key: str, spec: PipelineSpec, stage: str) -> str:
     """The cache key of one model's cross-validation (``cv``) or final refit (``final``): the
     data's content hash, the settings that change fitting (``FIT_FIELDS``; not ``compute``), the
-    model's spec, the livermets version and the code."""
+    model's spec, the livermets version and code, and the versions of the libraries that fit
+    (scikit-learn, Optuna, XGBoost...: an upgrade can change a fit)."""
     return fit_fingerprint(config, data_key, spec.model_dump(mode="json"), __version__,
-                           code_fingerprint(), stage)
+                           code_fingerprint(), package_versions(), stage)
 
 
 def study_specs(config: StudyConfig) -> list[PipelineSpec]:

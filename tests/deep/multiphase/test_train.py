@@ -153,3 +153,19 @@ def test_lesion_dice_ce_ignores_absent_classes_and_rewards_lesion_vs_rest():
     expected = (torch.nn.functional.cross_entropy(logits, liver_only[:, 0])
                 + 1 - 2 * 0.9 * 64 / (0.9 * 64 + 64))
     torch.testing.assert_close(loss(logits, liver_only), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_models_of_another_format_or_layout_say_retrain(trained, tmp_path):
+    import json
+    import shutil
+
+    folder = tmp_path / "model"
+    shutil.copytree(trained.checkpoint.parent, folder)
+    config = json.loads((folder / "model.json").read_text())
+    (folder / "model.json").write_text(json.dumps({**config, "format": "livermets-multiphase/1"}))
+    with pytest.raises(InputFileError, match=r"multiphase/1.*retrain it with"):
+        load_multiphase_model(folder)
+    wider = {**config, "settings": {**config["settings"], "stem_channels": 8}}
+    (folder / "model.json").write_text(json.dumps(wider))
+    with pytest.raises(InputFileError, match=r"do not fit its settings.*retrain the model"):
+        load_multiphase_model(folder)

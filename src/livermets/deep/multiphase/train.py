@@ -34,7 +34,9 @@ from livermets.segment.monai_model import Intensity
 
 MODEL_FILE = "model.pt"
 CONFIG_FILE = "model.json"
-FORMAT = "livermets-multiphase/1"
+# /2: lesion-intensity head, hierarchical decision and lesion-based patient probabilities;
+# /1 models were saved with settings whose defaults have changed meaning: retrain them
+FORMAT = "livermets-multiphase/2"
 TrainProgress = Callable[[int, int, dict[str, float]], None]
 
 
@@ -332,7 +334,8 @@ def _read_files(model_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
         raise InputFileError(f"cannot read the model in {model_dir}: {exc}. Retrain it.") from None
     if config.get("format") != FORMAT:
         raise InputFileError(f"{config_path} is not a {FORMAT} model (format "
-                             f"{config.get('format')!r}).")
+                             f"{config.get('format')!r}): it was saved by another livermets "
+                             "version; retrain it with `livermets deep multiphase train`.")
     return config, state
 
 
@@ -342,7 +345,14 @@ def load_multiphase_model(model_dir: str | Path
     config, state = _read_files(Path(model_dir))
     settings = make_settings(config["settings"])
     model = MultiPhaseSegNet(settings)
-    model.load_state_dict(state["model"])
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as exc:  # weights of another network layout than the settings say
+        problems = [line.strip() for line in str(exc).splitlines()[1:] if line.strip()]
+        first = problems[0] if problems else str(exc)
+        raise InputFileError(f"the weights in {model_dir} do not fit its settings "
+                             f"({len(problems)} tensors differ; first: {first}); retrain the "
+                             "model with `livermets deep multiphase train`.") from None
     return model.eval(), settings, Intensity(**config["intensity"])
 
 
