@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from livermets._outputs import check_output_folder
 from livermets.cli._common import console, new_app
 from livermets.cli._progress import patient_progress
 from livermets.datasets import convert_ircadb
@@ -24,6 +25,7 @@ def ircadb(
     ),
 ) -> None:
     """3D-IRCADb-01 into NIfTI images, liver and lesion masks, lesion classes and a manifest."""
+    check_output_folder(out)
     try:
         numbers = [int(v) for v in patients.split(",")] if patients else None
     except ValueError as exc:

@@ -6,13 +6,8 @@ from pathlib import Path
 
 import typer
 
+from livermets._outputs import check_output_file
 from livermets.cli._common import console, new_app, print_json
-from livermets.errors import ConfigError
-
-
-def _check_out(out: Path) -> None:
-    if out.suffix not in (".parquet", ".csv"):
-        raise ConfigError(f"--out {out}: use a .parquet or .csv file name.")
 
 
 def predict(
@@ -24,7 +19,7 @@ def predict(
     """Apply a frozen deep model to a cohort: lesion and patient predictions."""
     from livermets.deep.study import predict_deep
 
-    _check_out(out)
+    check_output_file(out)
     summary = predict_deep(model_dir, manifest, out)
     if as_json:
         print_json(summary)
@@ -42,7 +37,7 @@ def embed(
     """Export the penultimate-layer embedding of every lesion as a feature table."""
     from livermets.deep.study import export_embeddings
 
-    _check_out(out)
+    check_output_file(out)
     summary = export_embeddings(model_dir, manifest, out)
     if as_json:
         print_json(summary)

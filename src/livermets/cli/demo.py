@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from livermets._outputs import check_output_folder
 from livermets.cli._common import console, err_console
 
 
@@ -23,6 +24,8 @@ def demo(
 ) -> None:
     """Make the built-in synthetic cohort and run the whole study on it (DIR/report.html)."""
     from livermets.demo import run_demo
+
+    check_output_folder(out)
 
     result = run_demo(
         out,

@@ -11,6 +11,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from livermets._atomic import write_table
+from livermets._outputs import check_output_file, check_output_folder
 from livermets.cli._common import console, err_console, print_json
 from livermets.cohort import load_manifest
 from livermets.errors import ConfigError
@@ -65,8 +66,10 @@ def features(
     from livermets.radiomics.runner import extract_cohort
     from livermets.radiomics.tables import error_table, feature_table
 
-    if out.suffix not in (".parquet", ".csv"):
-        raise ConfigError(f"--out {out}: use a .parquet or .csv file name.")
+    check_output_file(out)
+    cache_dir = None if no_cache else (cache or out.with_name(f"{out.stem}.cache"))
+    if cache_dir is not None:
+        check_output_folder(cache_dir, option="--cache")
     if level not in ("lesion", "patient"):
         raise ConfigError(f"--level must be 'lesion' or 'patient' (got '{level}').")
     params = load_params(params_file)
@@ -75,7 +78,6 @@ def features(
     n_workers = workers if workers is not None else params.compute.workers or os.cpu_count() or 1
     if n_workers < 1:
         raise ConfigError(f"--workers must be >= 1 (got {n_workers}).")
-    cache_dir = None if no_cache else (cache or out.with_name(f"{out.stem}.cache"))
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from livermets._atomic import write_table
+from livermets._outputs import check_output_file
 from livermets.cli._common import console, print_json
 from livermets.cli._progress import patient_progress
 from livermets.cohort import load_manifest
@@ -32,8 +33,7 @@ def lesions(
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
 ) -> None:
     """Split lesion masks into instances and measure them (volume, diameters, HU, size group)."""
-    if out.suffix not in (".parquet", ".csv"):
-        raise ConfigError(f"--out {out}: use a .parquet or .csv file name.")
+    check_output_file(out)
     try:
         edges = tuple(float(v) for v in size_edges.split(","))
     except ValueError as exc:

@@ -9,6 +9,7 @@ from typing import Any
 import typer
 import yaml
 
+from livermets._outputs import check_output_folder
 from livermets.cli._common import console, err_console, new_app, print_json
 from livermets.errors import ConfigError
 
@@ -60,6 +61,7 @@ def run(
     """Split, train, predict with and without the delayed phase, evaluate, write a report."""
     from livermets.deep.multiphase.workflow import run_workflow, write_report
 
+    check_output_folder(out)
     config = _settings(settings, iterations)
     if not 0 <= test_fraction < 1:
         raise ConfigError(f"--test-fraction must be in [0, 1), got {test_fraction}.")
@@ -88,6 +90,7 @@ def train(
     from livermets.deep.multiphase.train import train_multiphase
     from livermets.deep.multiphase.workflow import log_progress
 
+    check_output_folder(out)
     config = _settings(settings, iterations)
     log = _log(as_json)
     cases = load_cases(manifest, config, cache_dir=out / "cache", splits=split)
@@ -115,6 +118,7 @@ def predict(
     from livermets.deep.multiphase.infer import predict_cohort, write_predictions
     from livermets.deep.multiphase.train import load_multiphase_model
 
+    check_output_folder(out)
     loaded = load_multiphase_model(model_dir)
     cases = load_cases(manifest, loaded[1], intensity=loaded[2])
     pred = predict_cohort(loaded, cases, drop_phases=_drops(drop_phase))
@@ -141,6 +145,7 @@ def evaluate(
     """Patient AUC per class (AUC-8), malignant-vs-benign AUC, lesion metrics and Dice."""
     from livermets.deep.multiphase.workflow import evaluate_model
 
+    check_output_folder(out)
     table, report = evaluate_model(model_dir, manifest, out, drop_phases=_drops(drop_phase),
                                    synthetic=synthetic)
     if as_json:

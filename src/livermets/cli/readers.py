@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from livermets._outputs import check_output_file
 from livermets.cli._common import console, new_app, print_json
 
 DEFAULT_DB = "sqlite:///readers.db"
@@ -41,6 +42,7 @@ def register(app: typer.Typer) -> None:
         """Export the ratings (reader, modality, case, truth, rating, time_s, ...) to CSV."""
         from livermets.readers import export_ratings
 
+        check_output_file(out, suffixes=(".csv",))
         frame = export_ratings(db, out, study)
         summary = {"out": str(out), "ratings": len(frame), "readers": frame["reader"].nunique(),
                    "cases": frame["case"].nunique(),

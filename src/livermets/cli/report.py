@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from livermets._outputs import check_output_folder
 from livermets.cli._common import console, new_app
 from livermets.cli._progress import patient_progress
 from livermets.cohort import load_manifest
@@ -25,6 +26,7 @@ def cohort(
     ),
 ) -> None:
     """Table 1, size distribution and lesion gallery of a cohort, in DIR/report.html."""
+    check_output_folder(out)
     n = len(load_manifest(manifest).table)
     with patient_progress(n, "cohort report") as advance:
         cohort_report(
@@ -52,6 +54,7 @@ def readers(
     from livermets.report import Report
     from livermets.report.readers import add_reader_sections
 
+    check_output_folder(out)
     if not ratings.is_file():
         raise InputFileError(f"ratings file {ratings} does not exist.")
     report = Report(f"livermets reader study: {ratings.stem}", synthetic)

@@ -8,6 +8,7 @@ from typing import Any
 
 import typer
 
+from livermets._outputs import check_output_folder
 from livermets.cli._common import LivermetsGroup, console, err_console, print_json
 from livermets.cli._progress import patient_progress
 from livermets.errors import ConfigError
@@ -92,6 +93,7 @@ def run(
         run_segmentation,
     )
 
+    check_output_folder(out)
     fold_values: tuple | None = None
     if folds:
         parts = [f.strip() for f in folds.split(",") if f.strip()]
@@ -158,6 +160,7 @@ def train(
     from livermets.cohort import load_manifest
     from livermets.segment.monai_model import SegmenterSettings, train_segmenter
 
+    check_output_folder(out)
     settings = SegmenterSettings(
         network=network,
         patch_size=_numbers(patch, int, "--patch", 3),  # type: ignore[arg-type]
@@ -231,6 +234,7 @@ def qa(
     from livermets.segment import MatchSettings, QASettings, load_predicted, run_qa
     from livermets.segment.qa import parse_label_selection
 
+    check_output_folder(out)
     edges = _numbers(size_edges, float, "--size-edges")
     settings = QASettings(
         match=MatchSettings(match_metric, match_threshold, size_edges=edges or (10.0, 30.0)),

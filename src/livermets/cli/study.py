@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from livermets._outputs import check_output_file, check_output_folder
 from livermets.cli._common import console, err_console, new_app, print_json
 from livermets.errors import ConfigError
 
@@ -28,7 +29,7 @@ def init(
     names = template_names()
     if template not in names:
         raise ConfigError(f"unknown template {template!r}: use one of {', '.join(names)}")
-    target = out or Path(f"{template}.yaml")
+    target = check_output_file(out or Path(f"{template}.yaml"), suffixes=(".yaml", ".yml"))
     if target.exists() and not force:
         raise ConfigError(f"{target} exists; pass --force to overwrite or --out another file.")
     text = (resources.files("livermets") / "templates" / f"{template}.yaml").read_text()
@@ -50,6 +51,7 @@ def run(
     """Run a study: predictions, metrics, models and report in OUT (cached stages)."""
     from livermets.study import run_study
 
+    check_output_folder(out)
     result = run_study(config, out, workers=workers, progress=not as_json,
                        on_stage=None if as_json else lambda s: err_console.print(f"[bold]{s}"),
                        scheduler=scheduler)
@@ -86,8 +88,7 @@ def predict(
     """Apply a frozen model to new cases; refuses inputs whose features or params differ."""
     from livermets.study.predict import predict as run_predict
 
-    if out.suffix not in (".parquet", ".csv"):
-        raise ConfigError(f"--out {out}: use a .parquet or .csv file name.")
+    check_output_file(out)
     summary = run_predict(model_dir, input_path, out, aggregation, workers)
     if as_json:
         print_json(summary)

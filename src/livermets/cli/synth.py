@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from livermets._outputs import check_output_folder
 from livermets.cli._common import console, print_json
 from livermets.synth import TASK_NAMES, generate_cohort, make_config
 
@@ -36,6 +37,7 @@ def synth(
     json_output: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Generate a synthetic cohort: images, masks, manifest, clinical table and truth tables."""
+    check_output_folder(out)
     config = make_config(task, patients, seed, centres, phases, scale)
     start = time.perf_counter()
     cohort = generate_cohort(config, out, workers=workers, progress=not json_output)
