@@ -21,11 +21,13 @@ RESERVED_COLUMNS = {
     "modality",
 }
 SPLIT_VALUES = {"train", "test", "external", "validation"}
+MODALITIES = ("CT", "MR")  # a blank modality cell means CT
+NOT_IMAGE_COLUMNS = {"image_hash"}  # provenance column of feature tables, not a path
 
 
 def is_image_column(column: str) -> bool:
     """True for ``image`` and per-phase ``image_<phase>`` columns."""
-    return column == "image" or column.startswith("image_")
+    return column == "image" or (column.startswith("image_") and column not in NOT_IMAGE_COLUMNS)
 
 
 def is_extra_mask_column(column: str) -> bool:
@@ -103,7 +105,6 @@ class Manifest:
         for _, row in self.table.iterrows():
             images = {c: self.resolve(row[c]) for c in self.image_columns}
             masks = {c: self.resolve(row[c]) for c in self.mask_columns}
-            modality = str(row.get("modality", "") or "CT").strip().upper() or "CT"
             out.append(
                 PatientRow(
                     patient_id=str(row["patient_id"]),
@@ -113,11 +114,44 @@ class Manifest:
                     label=None if pd.isna(row.get("label")) else row.get("label"),
                     center=None if pd.isna(row.get("center")) else str(row.get("center")),
                     split=None if pd.isna(row.get("split")) else str(row.get("split")),
-                    modality="CT" if modality == "NAN" else modality,
+                    modality=_modality(row.get("modality")) or "CT",
                     clinical={c: row[c] for c in self.clinical_columns},
                 )
             )
         return out
+
+
+def _modality(value: object) -> str | None:
+    """The modality of a cell, upper case; None when blank."""
+    if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NA:
+        return None
+    return str(value).strip().upper() or None
+
+
+def _rows(table: pd.DataFrame, mask: pd.Series) -> str:
+    """CSV line numbers (header is line 1) of the rows where ``mask`` holds, at most ten."""
+    lines = [str(i + 2) for i in table.index[mask.to_numpy()]]
+    return ", ".join(lines[:10]) + (f" and {len(lines) - 10} more" if len(lines) > 10 else "")
+
+
+def check_rows(table: pd.DataFrame, path: Path) -> None:
+    """Refuse rows no stage can use: a blank ``patient_id``, an unknown ``modality``."""
+    ids = table["patient_id"]
+    blank = ids.isna() | (ids.str.len() == 0)
+    if blank.any():
+        raise ManifestError(
+            f"manifest {path}: line(s) {_rows(table, blank)} have no patient_id. Give every row a "
+            "unique patient_id (or delete the empty rows)."
+        )
+    if "modality" in table.columns:
+        values = table["modality"].map(_modality)
+        unknown = values.notna() & ~values.isin(MODALITIES)
+        if unknown.any():
+            found = sorted(set(table.loc[unknown, "modality"].astype(str)))
+            raise ManifestError(
+                f"manifest {path}: modality {found} on line(s) {_rows(table, unknown)} is not one "
+                f"of {', '.join(MODALITIES)}. Write CT or MR (a blank cell means CT)."
+            )
 
 
 def load_manifest(path: str | Path) -> Manifest:
@@ -143,4 +177,5 @@ def load_manifest(path: str | Path) -> Manifest:
             "column. Add the image paths."
         )
     table["patient_id"] = table["patient_id"].astype("string").str.strip()
+    check_rows(table, path)
     return Manifest(path=path.resolve(), table=table)

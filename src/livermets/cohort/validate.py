@@ -86,13 +86,7 @@ def check_table(manifest: Manifest, settings: ValidationSettings) -> list[Proble
     """Manifest-wide checks: IDs, labels, splits, clinical values."""
     table = manifest.table
     problems: list[Problem] = []
-    ids = table["patient_id"]
-    for idx in ids[ids.isna() | (ids.str.len() == 0)].index:
-        problems.append(
-            Problem(
-                f"row {idx + 2}", "patient_id", "missing_id", f"row {idx + 2} has no patient_id."
-            )
-        )
+    ids = table["patient_id"]  # blank IDs and unknown modalities are refused by load_manifest
     for pid, count in ids.dropna().value_counts().items():
         if count > 1:
             problems.append(

@@ -10,6 +10,7 @@ import SimpleITK as sitk
 from livermets._atomic import atomic_path
 from livermets.errors import InputFileError
 from livermets.io.dicom import read_dicom_series
+from livermets.io.nifti import check_nifti_complete
 
 ITK_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
 
@@ -47,12 +48,14 @@ def read_image(path: str | Path, *, series_uid: str | None = None) -> sitk.Image
         return read_dicom_series(path, series_uid=series_uid)
     if _has_suffix(path, ITK_SUFFIXES):
         try:
-            return sitk.ReadImage(str(path))
+            image = sitk.ReadImage(str(path))
         except RuntimeError as exc:
             raise InputFileError(
                 f"cannot read image {path}: the file is damaged or not a valid "
                 f"{path.suffix} image ({str(exc).strip().splitlines()[-1]})."
             ) from exc
+        check_nifti_complete(path)
+        return image
     if is_dicom_file(path) or path.suffix.lower() in (".dcm", ".ima"):
         import pydicom
 
