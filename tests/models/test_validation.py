@@ -123,3 +123,15 @@ def test_the_inner_loop_can_choose_the_classifier():
     assert result.spec.classifier in ("naive_bayes", "knn")
     assert set(result.spec.classifier_params) in ({"var_smoothing"}, {"n_neighbors", "weights"})
     assert type(result.pipeline.steps[-1][1]).__name__ in ("GaussianNB", "KNeighborsClassifier")
+
+
+def test_a_training_fold_without_a_class_names_fold_and_class():
+    """Three patients of one class and one of the other in two folds: one fold trains on one."""
+    y = np.array([0, 0, 0, 1])
+    groups = np.array(["a", "b", "c", "d"])
+    with pytest.raises(DataError, match=r"cross-validation: repeat 0 fold \d trains on 2 "
+                       r"patient\(s\) with no case of class met, .*have ben: 3 patient\(s\), "
+                       r"met: 1 patient\(s\)\)\. Lower validation\.folds \(now 2\)"):
+        grouped_kfold(y, groups, 2, classes=["ben", "met"])
+    folds = grouped_kfold(np.array([0, 0, 1, 1]), groups, 2, classes=["ben", "met"])
+    assert all(set(np.array([0, 0, 1, 1])[f.train]) == {0, 1} for f in folds)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -213,3 +214,24 @@ def test_data_errors_name_the_column(study_dir):
                                                         "positive": "cyst"}))
     with pytest.raises(DataError, match=r"data\.positive 'cyst' is not a class"):
         build_feature_data(read_table(config.data.features), config)
+
+
+@pytest.mark.parametrize(("metastases", "message"), [
+    (1, r"cross-validation: repeat 0 fold \d trains on 3 patient\(s\) with no case of class "
+        r"metastasis, .*Lower validation\.folds \(now 2\)"),
+    (2, r"model 'lasso_lr', outer repeat 0 fold \d \(cv\): inner cross-validation: .*no case of "
+        r"class metastasis.*Lower validation\.tuning\.inner_folds \(now 3\)"),
+])
+def test_a_fold_holding_one_class_is_refused_before_fitting(tmp_path, app, metastases, message):
+    """6 patients, 2 folds: an outer (or inner) training set without a class is a clear exit 2."""
+    table = pd.read_csv(write_table(tmp_path / "features.csv", n_patients=6))
+    table["label"] = np.where(table["patient_id"].isin([f"P{i:03d}" for i in range(metastases)]),
+                              "metastasis", "hemangioma")
+    table.to_csv(tmp_path / "features.csv", index=False)
+    config = write_config(tmp_path, data={"features": "features.csv", "positive": "metastasis"},
+                          validation={"design": "cv", "folds": 2, "repeats": 1})
+    code, output = invoke(app, "study", "run", config, "--out", tmp_path / "out")
+    assert code == 2, output
+    assert "Traceback" not in output
+    assert re.search(message, " ".join(output.split())), output
+    assert not (tmp_path / "out" / "predictions.parquet").exists()

@@ -129,11 +129,42 @@ def _check_folds(n_splits: int, y: np.ndarray, groups: np.ndarray, where: str) -
         raise DataError(f"{where}: the outcome has a single class; a model needs two or more.")
 
 
+def _class_patients(y: np.ndarray, groups: np.ndarray, classes: Sequence[Any] | None) -> str:
+    """'name: n patients' for every class of ``y``."""
+    parts = []
+    for code in np.unique(y):
+        name = classes[int(code)] if classes is not None else code
+        parts.append(f"{name}: {len(np.unique(groups[y == code]))} patient(s)")
+    return ", ".join(parts)
+
+
+def check_training_classes(folds: Sequence[Fold], y: np.ndarray, groups: np.ndarray,
+                           classes: Sequence[Any] | None, where: str, fix: str) -> None:
+    """Raise ``DataError`` naming the first fold whose training rows lack a class."""
+    codes = np.unique(y)
+    for f in folds:
+        missing = np.setdiff1d(codes, y[f.train])
+        if missing.size:
+            names = [str(classes[int(k)] if classes is not None else k) for k in missing]
+            raise DataError(
+                f"{where}: repeat {f.repeat} fold {f.fold} trains on "
+                f"{len(np.unique(groups[f.train]))} patient(s) with no case of class "
+                f"{', '.join(names)}, so no model can be fitted there (the rows split here have "
+                f"{_class_patients(y, groups, classes)}). {fix}"
+            )
+
+
 def grouped_kfold(
-    y: np.ndarray, groups: np.ndarray, n_splits: int, n_repeats: int = 1, seed: int = 0
+    y: np.ndarray, groups: np.ndarray, n_splits: int, n_repeats: int = 1, seed: int = 0,
+    *, classes: Sequence[Any] | None = None, where: str = "cross-validation",
+    fix: str | None = None,
 ) -> list[Fold]:
-    """Repeated stratified k-fold with all rows of a patient in the same fold (seeded shuffles)."""
-    _check_folds(n_splits, y, groups, "cross-validation")
+    """Repeated stratified k-fold with all rows of a patient in the same fold (seeded shuffles).
+
+    Every training fold must hold every class; ``where`` names the loop and ``fix`` says what to
+    change in the error otherwise.
+    """
+    _check_folds(n_splits, y, groups, where)
     folds = []
     for repeat in range(n_repeats):
         splitter = StratifiedGroupKFold(
@@ -144,6 +175,8 @@ def grouped_kfold(
             for k, (train, test) in enumerate(splitter.split(np.zeros(len(y)), y, groups)):
                 folds.append(Fold(repeat, k, train, test))
     check_groups_not_split(folds, groups)
+    fix = fix or f"Lower validation.folds (now {n_splits}) or add patients of that class."
+    check_training_classes(folds, y, groups, classes, where, fix)
     return folds
 
 
@@ -191,12 +224,21 @@ def _predict(pipeline: Any, X: pd.DataFrame, n_classes: int) -> np.ndarray:
     return out
 
 
+def inner_folds(data: FeatureData, seed: int, n_folds: int) -> list[Fold]:
+    """The grouped inner folds of a training set (the same for every configuration tried)."""
+    n_folds = min(n_folds, len(np.unique(data.patient_id)))
+    return grouped_kfold(data.y, data.patient_id, n_folds, 1, derive_seed(seed, "inner"),
+                         classes=data.classes, where="inner cross-validation",
+                         fix=f"Lower validation.tuning.inner_folds (now {n_folds}) or "
+                         "validation.folds (each training set then holds more patients), or add "
+                         "patients of that class.")
+
+
 def inner_oof(
     spec: PipelineSpec, data: FeatureData, seed: int, n_folds: int
 ) -> np.ndarray:
     """Out-of-fold probabilities of ``spec`` on ``data`` from grouped inner folds."""
-    n_folds = min(n_folds, len(np.unique(data.patient_id)))
-    folds = grouped_kfold(data.y, data.patient_id, n_folds, 1, derive_seed(seed, "inner"))
+    folds = inner_folds(data, seed, n_folds)
     template = build_pipeline(spec, seed, tuple(data.clinical_columns))
     X = data.X[data.columns_for(spec)]
     oof = np.zeros((len(data.y), len(data.classes)))
@@ -367,12 +409,29 @@ class FoldOutcome:
     members: list[dict[str, Any]] = field(default_factory=list)
 
 
+def fold_seed(spec: PipelineSpec, fold: Fold, seed: int) -> int:
+    """The seed of one model's fit on one outer fold."""
+    return derive_seed(seed, spec.name, fold.repeat, fold.fold, fold.split)
+
+
+def check_inner_folds(specs: Sequence[PipelineSpec], data: FeatureData, folds: Sequence[Fold],
+                      tuning: Tuning, seed: int) -> None:
+    """Before any fitting: every inner training fold of every outer fold holds every class."""
+    for fold in folds:
+        train = data.subset(fold.train)
+        for spec in specs:
+            try:
+                inner_folds(train, fold_seed(spec, fold, seed), tuning.inner_folds)
+            except DataError as exc:
+                raise DataError(f"model {spec.name!r}, outer repeat {fold.repeat} fold "
+                                f"{fold.fold} ({fold.split}): {exc}") from None
+
+
 def run_fold(
     spec: PipelineSpec, data: FeatureData, fold: Fold, tuning: Tuning, seed: int
 ) -> FoldOutcome:
     """Fit on the fold's training rows only and predict its test rows."""
-    fit_seed = derive_seed(seed, spec.name, fold.repeat, fold.fold, fold.split)
-    result = fit_spec(spec, data.subset(fold.train), tuning, fit_seed)
+    result = fit_spec(spec, data.subset(fold.train), tuning, fold_seed(spec, fold, seed))
     X_test = data.X[data.columns_for(spec)].iloc[fold.test]
     prob = _predict(result.pipeline, X_test, len(data.classes))
     exclude = {"search", "name", "base"}
@@ -395,6 +454,7 @@ def run_folds(
     """Every (model, fold) task: on a Dask ``client``, local processes, or inline; ordered."""
     from joblib import Parallel, delayed
 
+    check_inner_folds(specs, data, folds, tuning, seed)
     tasks = [(spec, fold) for spec in specs for fold in folds]
     if client is not None:
         return _run_on_dask(client, tasks, data, tuning, seed, on_done)

@@ -26,6 +26,7 @@ from livermets.models.validation import (
     FitResult,
     Fold,
     FoldOutcome,
+    check_training_classes,
     derive_seed,
     fit_spec,
     fixed_split,
@@ -135,8 +136,12 @@ def make_folds(config: StudyConfig, data: FeatureData) -> tuple[np.ndarray, list
         external = np.isin(centre, v.test_centres)
         development = np.flatnonzero(~external)
         held = [Fold(0, 0, development, np.flatnonzero(external), "external")]
+    check_training_classes(held, data.y, data.patient_id, data.classes,
+                           f"validation.design {v.design}",
+                           "Put patients of every class in the development rows.")
     dev_y, dev_groups = data.y[development], data.patient_id[development]
-    inner = grouped_kfold(dev_y, dev_groups, v.folds, v.repeats, config.seed)
+    inner = grouped_kfold(dev_y, dev_groups, v.folds, v.repeats, config.seed,
+                          classes=data.classes)
     folds = [Fold(f.repeat, f.fold, development[f.train], development[f.test]) for f in inner]
     return development, folds + held
 
