@@ -63,6 +63,7 @@ def features(
     """Extract radiomics features per lesion and region; a re-run computes only what is missing."""
     from livermets.radiomics import load_params
     from livermets.radiomics.engines import get_engine
+    from livermets.radiomics.provenance import params_sidecar, write_feature_table
     from livermets.radiomics.runner import extract_cohort
     from livermets.radiomics.tables import error_table, feature_table
 
@@ -99,7 +100,7 @@ def features(
     engine_version = get_engine(params.engine).version()
     table = feature_table(result, params, level, engine_version)
     errors = error_table(result)
-    write_table(table, out)
+    write_feature_table(table, out, params)
     errors_out = out.with_name(f"{out.stem}_errors{out.suffix}")
     write_table(errors, errors_out)
     stats = result.stats
@@ -120,6 +121,7 @@ def features(
         "engine": engine_version,
         "params_hash": params.params_hash(),
         "features": str(out),
+        "params_file": str(params_sidecar(out)),
         "errors_table": str(errors_out),
         "cache": str(cache_dir) if cache_dir else None,
     }

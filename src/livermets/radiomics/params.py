@@ -220,17 +220,37 @@ class RadiomicsParams(_Strict):
     min_diameter_mm: float = Field(default=5.0, ge=0)
     compute: Compute = Compute()
 
-    def params_hash(self) -> str:
-        """Hash of what determines a region's feature values (engine name and extraction)."""
+    def feature_settings(self) -> dict[str, Any]:
+        """What determines a region's feature values: the engine name and the extraction."""
         extraction = self.extraction.model_dump(mode="json")
         # settings added later enter the hash only when set, so existing caches stay valid
         if extraction["preprocessing"] == "pyradiomics":
             del extraction["preprocessing"]
         if not extraction["resampling"]["round_intensities"]:
             del extraction["resampling"]["round_intensities"]
-        payload = {"engine": self.engine, "extraction": extraction}
-        text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+        return {"engine": self.engine, "extraction": extraction}
+
+    def params_hash(self) -> str:
+        """Hash of ``feature_settings`` (a cache key and the frozen-model check)."""
+        text = json.dumps(self.feature_settings(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested mappings as {'a.b.c': leaf}."""
+    if not isinstance(value, dict):
+        return {prefix: value}
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        out.update(_flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+    return out
+
+
+def settings_differences(found: RadiomicsParams, expected: RadiomicsParams) -> list[str]:
+    """'setting: found vs expected' for every feature setting that differs."""
+    a, b = _flatten(found.feature_settings()), _flatten(expected.feature_settings())
+    return [f"{key}: {a.get(key, '(unset)')} vs {b.get(key, '(unset)')}"
+            for key in sorted(set(a) | set(b)) if a.get(key) != b.get(key)]
 
 
 def preset_names() -> list[str]:

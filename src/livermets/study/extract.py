@@ -7,7 +7,6 @@ from typing import Any
 
 import pandas as pd
 
-from livermets._atomic import write_table
 from livermets.study.config import StudyConfig
 
 DEFAULT_PARAMS = "pyradiomics-default"
@@ -29,6 +28,7 @@ def extract_features(config: StudyConfig, out: Path, workers: int = 1, client: A
     """Features of every lesion (or patient) of the manifest; on the study's Dask ``client``."""
     from livermets.cohort import load_manifest
     from livermets.radiomics.engines import get_engine
+    from livermets.radiomics.provenance import params_record, write_feature_table
     from livermets.radiomics.runner import extract_cohort
     from livermets.radiomics.tables import feature_table
 
@@ -53,11 +53,8 @@ def extract_features(config: StudyConfig, out: Path, workers: int = 1, client: A
         clinical["patient_id"] = clinical["patient_id"].astype(str)
         table["patient_id"] = table["patient_id"].astype(str)
         table = table.merge(clinical, on="patient_id", how="left")
-    write_table(table, out / "features.parquet")
-    provenance = {"engine": params.engine, "engine_version": engine_version,
-                  "params_hash": params.params_hash(),
-                  "params": params.model_dump(mode="json", exclude_none=True)}
-    return table, provenance
+    write_feature_table(table, out / "features.parquet", params)
+    return table, params_record(params, engine_version)
 
 
 def _manifest_columns(config: StudyConfig, manifest: pd.DataFrame) -> list[str]:

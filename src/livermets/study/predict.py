@@ -17,9 +17,17 @@ from livermets.study.data import read_table
 
 
 def _input_table(model: Any, path: Path, workers: int) -> pd.DataFrame:
-    """The input as a feature table; a manifest is extracted with the model's own parameters."""
+    """The input as a feature table; a manifest is extracted with the model's own parameters.
+
+    A feature table extracted with other radiomics settings than the model's is refused.
+    """
+    from livermets.cohort.manifest import is_image_column
+    from livermets.radiomics.provenance import check_same_extraction, table_provenance
+
     table = read_table(path)
-    if "image" not in table.columns and not any(str(c).startswith("image_") for c in table):
+    if not any(is_image_column(str(c)) for c in table.columns):
+        check_same_extraction(model.card.get("radiomics"), table_provenance(table, path),
+                              f"the features in {path}")
         return table
     from livermets.cohort import load_manifest
     from livermets.radiomics import params_from_dict
@@ -28,10 +36,11 @@ def _input_table(model: Any, path: Path, workers: int) -> pd.DataFrame:
     from livermets.radiomics.tables import feature_table
 
     extraction = model.card.get("radiomics")
-    if not extraction:
+    if not extraction or not extraction.get("params"):
         raise ConfigError(
             f"{path} is a cohort manifest, but model {model.card['model']!r} was trained on a "
-            "feature table, so its extraction parameters are unknown; pass a feature table."
+            "feature table whose extraction parameters were not saved with it (no "
+            "TABLE_params.yaml beside the table), so they are unknown; pass a feature table."
         )
     params = params_from_dict(extraction["params"], source="the model's radiomics parameters")
     manifest = load_manifest(path)

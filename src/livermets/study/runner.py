@@ -188,7 +188,10 @@ def load_cases(config: StudyConfig, out: Path, workers: int, client: Any = None
                ) -> tuple[pd.DataFrame, dict | None]:
     """The feature table (read, or extracted from the manifest and cached) and its provenance."""
     if config.data.features is not None:
-        return read_table(config.data.features), None
+        from livermets.radiomics.provenance import table_provenance
+
+        table = read_table(config.data.features)
+        return table, table_provenance(table, config.data.features)
     from livermets.study.extract import extract_features
 
     return extract_features(config, out, workers, client)
