@@ -116,6 +116,7 @@ def features(
         "errors": int((errors["kind"] == "error").sum()),
         "texture_skipped": int((errors["kind"] == "texture_skipped").sum()),
         "worker_restarts": stats.worker_restarts,
+        "cache_repairs": stats.cache_repairs,
         "seconds": round(stats.seconds, 3),
         "lesions_per_s": round(stats.lesions_per_second, 3),
         "engine": engine_version,
@@ -125,6 +126,8 @@ def features(
         "errors_table": str(errors_out),
         "cache": str(cache_dir) if cache_dir else None,
     }
+    for note in stats.cache_repairs:
+        err_console.print(f"[yellow]warning: {note}[/]", highlight=False)
     if as_json:
         print_json(summary)
         return

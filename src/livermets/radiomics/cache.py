@@ -48,6 +48,7 @@ class FeatureCache:
         self.parts = self.folder / "parts"
         self.main = self.folder / "cache.parquet"
         self._records: dict[str, dict] | None = None
+        self.repairs: list[str] = []  # unreadable files removed (their regions are recomputed)
 
     def _part_files(self) -> list[Path]:
         """Finished part files (not the hidden temporary files of an unfinished write)."""
@@ -55,17 +56,24 @@ class FeatureCache:
             return []
         return sorted(p for p in self.parts.glob("*.parquet") if not p.name.startswith("."))
 
+    def _read_file(self, path: Path) -> pd.DataFrame | None:
+        """A stored table; an unreadable one (damaged, foreign, wrong columns) is removed."""
+        try:
+            frame = pd.read_parquet(path)
+            if set(CACHE_COLUMNS) <= set(frame.columns):
+                return frame
+            problem = f"not a feature cache (columns {list(frame.columns)[:5]})"
+        except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+            problem = str(exc).strip().splitlines()[0][:200]
+        path.unlink(missing_ok=True)
+        self.repairs.append(f"removed unreadable feature cache file {path} ({problem}); its "
+                            "regions are computed again")
+        return None
+
     def _read(self) -> dict[str, dict]:
         """Every stored record by key (parts override the compacted table)."""
-        frames = []
-        if self.main.is_file():
-            frames.append(pd.read_parquet(self.main))
-        if self.parts.is_dir():
-            for part in self._part_files():
-                try:
-                    frames.append(pd.read_parquet(part))
-                except (OSError, ValueError):  # a damaged foreign file must not stop the run
-                    continue
+        paths = [self.main] if self.main.is_file() else []
+        frames = [f for p in [*paths, *self._part_files()] if (f := self._read_file(p)) is not None]
         if not frames:
             return {}
         table = pd.concat(frames, ignore_index=True).drop_duplicates("key", keep="last")

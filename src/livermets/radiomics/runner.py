@@ -39,6 +39,7 @@ class RunStats:
     n_texture_skipped: int = 0
     worker_restarts: int = 0
     seconds: float = 0.0
+    cache_repairs: list[str] = field(default_factory=list)
 
     @property
     def lesions_per_second(self) -> float:
@@ -463,5 +464,6 @@ def extract_cohort(
         backend.close()
         if cache is not None:
             cache.compact()
+            result.stats.cache_repairs = list(cache.repairs)
     result.stats.seconds = time.perf_counter() - start
     return result
