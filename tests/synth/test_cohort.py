@@ -112,3 +112,63 @@ def test_instance_map_matches_labels_and_truth(small_cohort: Path) -> None:
             centre = t.loc[lab, ["centre_x_mm", "centre_y_mm", "centre_z_mm"]].to_numpy(float)
             spacing = np.array(image.GetSpacing())
             assert np.all(np.abs(centroid - centre) <= 0.25 * t.loc[lab, "diameter_mm"] + spacing)
+
+
+KILLED_MID_WRITE = """
+import os, signal, sys
+import SimpleITK as sitk
+from livermets.synth import generate_cohort, make_config
+from livermets.synth import writer
+
+calls = []
+real_write = sitk.WriteImage
+
+def write_then_die(image, path, *args, **kwargs):
+    real_write(image, path, *args, **kwargs)
+    calls.append(path)
+    if len(calls) == 3:  # the third image is on disk under its temporary name
+        os.kill(os.getpid(), signal.SIGKILL)
+
+writer.sitk.WriteImage = write_then_die
+generate_cohort(make_config("crlm-vs-hemangioma", 2, 3, scale=2.5), sys.argv[1], workers=1)
+"""
+
+
+def test_rerun_after_kill_9_removes_the_temporary_files(tmp_path: Path) -> None:
+    """synth killed -9 mid-write leaves .NAME.tmp<pid>-*; the re-run removes it, same bytes."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "killed"
+    child = subprocess.run([sys.executable, "-c", KILLED_MID_WRITE, str(out)], check=False)
+    assert child.returncode == -9
+    stale = [p for p in out.rglob(".*") if p.is_file()]
+    assert len(stale) == 1 and stale[0].name.startswith(".") and ".tmp" in stale[0].name
+    config = make_config("crlm-vs-hemangioma", 2, 3, scale=2.5)
+    generate_cohort(config, out, workers=1)
+    assert [p for p in out.rglob(".*") if p.is_file()] == []
+    clean = tmp_path / "clean"
+    generate_cohort(config, clean, workers=1)
+    assert _digests(out) == _digests(clean)
+
+
+def test_a_live_writer_keeps_its_temporary_file(tmp_path: Path) -> None:
+    """Another running process's temporary file is not touched (two runs into one folder)."""
+    import subprocess
+
+    from livermets._atomic import remove_stale_temporaries
+
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        live = tmp_path / f".ct.nii.tmp{sleeper.pid}-abc123.nii.gz"
+        live.write_bytes(b"x")
+        finished = subprocess.Popen(["true"])
+        finished.wait()  # reaped: its pid names no process now
+        dead = tmp_path / "sub" / f".ct.nii.tmp{finished.pid}-xyz789.nii.gz"
+        dead.parent.mkdir()
+        dead.write_bytes(b"x")
+        assert remove_stale_temporaries(tmp_path) == [dead]
+        assert live.exists() and not dead.exists()
+    finally:
+        sleeper.kill()
+        sleeper.wait()

@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from livermets._atomic import remove_stale_temporaries
+from livermets._outputs import check_output_folder
 from livermets.errors import ConfigError
 from livermets.synth.config import SynthConfig, centre_of
 from livermets.synth.writer import RECORD, read_record, write_cohort_tables, write_record
@@ -63,26 +65,12 @@ def generate_patient(config: SynthConfig, index: int, seed: np.random.SeedSequen
     return record
 
 
-def _check_out(root: Path) -> None:
-    """Make the output folder or raise ``ConfigError`` if it cannot be written."""
-    if root.exists() and not root.is_dir():
-        raise ConfigError(f"--out {root} is a file: give a folder path for the cohort")
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        probe = root / ".livermets-write-test"
-        probe.write_text("ok", encoding="utf-8")
-        probe.unlink()
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot write to --out {root} ({exc.strerror or exc}): choose a writable folder"
-        ) from None
-
-
 def generate_cohort(config: SynthConfig, out: str | os.PathLike[str], workers: int | None = None,
                     progress: bool = False) -> Cohort:
     """Generate the cohort of ``config`` into ``out``; same config and seed give the same bytes."""
-    root = Path(out)
-    _check_out(root)
+    root = check_output_folder(out)
+    root.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(root)  # left by a run killed mid-write
     if workers is not None and workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {workers}")
     n_workers = min(workers or os.cpu_count() or 1, config.patients)
