@@ -52,7 +52,7 @@ def test_unwritable_out_dir_is_config_error(tmp_path: Path) -> None:
     """An output path below a regular file cannot be created."""
     blocker = tmp_path / "file.txt"
     blocker.write_text("x")
-    with pytest.raises(ConfigError, match="file.txt is a file, not a folder"):
+    with pytest.raises(ConfigError, match=r"file\.txt is a file, not a folder"):
         generate_cohort(make_config("crlm-vs-hemangioma", 1, 0), blocker / "cohort")
     with pytest.raises(ConfigError, match="is an existing file, but a folder is written here"):
         generate_cohort(make_config("crlm-vs-hemangioma", 1, 0), blocker)
