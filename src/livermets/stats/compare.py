@@ -88,9 +88,14 @@ def comparison_table(
     *,
     positive: Any = None,
     reference: str | None = None,
+    direction: str = "auto",
     level: float = 0.95,
 ) -> pd.DataFrame:
-    """Paired DeLong comparisons of several models (all pairs, or each vs ``reference``), Holm p."""
+    """Paired DeLong comparisons of several models (all pairs, or each vs ``reference``), Holm p.
+
+    Pass ``direction="<"`` for predicted probabilities of the positive class: with "auto" a
+    below-chance model would be flipped (its AUC read as 1 - AUC).
+    """
     names = list(scores)
     if len(names) < 2:
         raise DataError("A comparison table needs at least two scores.")
@@ -100,7 +105,8 @@ def comparison_table(
              else list(combinations(names, 2)))
     rows = []
     for a, b in pairs:
-        res = compare_aucs(truth, scores[a], scores[b], positive=positive, level=level)
+        res = compare_aucs(truth, scores[a], scores[b], positive=positive, direction=direction,
+                           level=level)
         rows.append({"model_a": a, "model_b": b, "auc_a": res.auc_a, "auc_b": res.auc_b,
                      "diff": res.diff, "ci_lower": res.ci[0], "ci_upper": res.ci[1],
                      "z": res.z, "p": res.p})

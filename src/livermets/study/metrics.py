@@ -171,6 +171,6 @@ def comparisons(predictions: pd.DataFrame, classes: list[Any]) -> list[dict[str,
             continue
         table = comparison_table(truth.loc[wide.index].astype(str).to_numpy(),
                                  {m: wide[m].to_numpy() for m in wide.columns},
-                                 positive=str(classes[-1]))
+                                 positive=str(classes[-1]), direction="<")
         out.extend({"split": split, **rec} for rec in table.to_dict(orient="records"))
     return out
