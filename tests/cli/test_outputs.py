@@ -39,8 +39,10 @@ def _arguments(command: Any, out: str, tmp_path) -> list[str]:
     for param in command.params:
         if "--out" in getattr(param, "opts", ()):
             args += ["--out", out]
+        elif param.name == "template":
+            args.append("crlm_vs_hemangioma")
         elif param.required:
-            value = "crlm_vs_hemangioma" if param.name == "template" else str(tmp_path / "in.csv")
+            value = str(tmp_path / "in.csv")
             args += [value] if param.param_type_name == "argument" else [param.opts[0], value]
     return args
 

@@ -68,3 +68,16 @@ def test_templates_are_listed_valid_and_written_by_init(tmp_path):
     assert again.exit_code == 2 and "--force" in again.output
     bad = runner.invoke(app, ["study", "init", "nope"])
     assert bad.exit_code == 2 and "use one of crc_vs_pdac_origin" in bad.output
+
+
+def test_init_list_prints_every_template_with_its_title():
+    app = new_app("test")
+    register(app)
+    result = CliRunner().invoke(app, ["study", "init", "--list"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip().splitlines()
+    assert [line.split()[0] for line in lines] == TEMPLATES
+    assert "rectal_mri_slm             Synchronous liver metastasis from rectal MRI and clinical " \
+        "data" in lines
+    missing = CliRunner().invoke(app, ["study", "init"])
+    assert missing.exit_code == 2 and "name a template" in missing.output

@@ -18,15 +18,29 @@ def template_names() -> list[str]:
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
+def template_title(name: str) -> str:
+    """The ``title:`` of a shipped template."""
+    text = (resources.files("livermets") / "templates" / f"{name}.yaml").read_text()
+    return next((line.split(":", 1)[1].strip() for line in text.splitlines()
+                 if line.startswith("title:")), "")
+
+
 def init(
-    template: str = typer.Argument(..., help="Template name (see --list)."),
+    template: str | None = typer.Argument(None, help="Template name (see --list)."),
     out: Path | None = typer.Option(None, "--out", help="Where to write (default TEMPLATE.yaml)."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
+    list_templates: bool = typer.Option(False, "--list", help="List the templates and exit."),
 ) -> None:
     """Write a study template to edit: crlm_vs_hemangioma, crc_vs_pdac_origin, ..."""
     from livermets._atomic import write_text
 
     names = template_names()
+    if list_templates:
+        for name in names:
+            typer.echo(f"{name:<26} {template_title(name)}")
+        return
+    if template is None:
+        raise ConfigError(f"name a template: one of {', '.join(names)} (or pass --list).")
     if template not in names:
         raise ConfigError(f"unknown template {template!r}: use one of {', '.join(names)}")
     target = check_output_file(out or Path(f"{template}.yaml"), suffixes=(".yaml", ".yml"))
