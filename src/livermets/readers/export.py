@@ -42,6 +42,24 @@ def ratings_frame(db: Session, study: str | None = None) -> pd.DataFrame:
     return frame
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy whose text cells that a spreadsheet would run as a formula start with a quote."""
+    out = frame.copy()
+    for column in out.columns:
+        if out[column].dtype == object:
+            out[column] = out[column].map(
+                lambda v: "'" + v if isinstance(v, str) and v.startswith(FORMULA_START) else v)
+    return out
+
+
+def ratings_csv(frame: pd.DataFrame) -> str:
+    """The export table as CSV text, safe to open in a spreadsheet."""
+    return neutralise_formulas(frame).to_csv(index=False)
+
+
 def export_ratings(db_url: str, out: str | Path, study: str | None = None) -> pd.DataFrame:
     """Write the ratings of a study database to CSV (atomically) and return them."""
     from livermets.readers.db import make_engine, migrate, session_factory
@@ -55,5 +73,5 @@ def export_ratings(db_url: str, out: str | Path, study: str | None = None) -> pd
         engine.dispose()
     if frame.empty:
         raise DataError("the study has no ratings yet; nothing to export.")
-    write_table(frame, Path(out))
+    write_table(neutralise_formulas(frame), Path(out))
     return frame
