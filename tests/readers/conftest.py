@@ -136,6 +136,7 @@ class LiveServer:
         self.server.should_exit = True
         self.thread.join(timeout=10)
         self.app.state.engine.dispose()
+        self.app.state.passwords.close()
 
 
 @pytest.fixture
@@ -146,6 +147,37 @@ def live(study_file, db_url):
     with LiveServer(create_app(load_study_file(study_file), db_url,
                                passwords=fast_passwords())) as server:
         yield server
+
+
+class FakeClock:
+    """A clock (seconds since the epoch) that tests move forward by hand."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        """Move time forward."""
+        self.now += seconds
+
+
+@pytest.fixture
+def make_live(study_file, db_url):
+    """Start servers with chosen app settings: ``make_live(clock=..., passwords=...)``."""
+    from contextlib import ExitStack
+
+    from livermets.readers import create_app, load_study_file
+
+    with ExitStack() as stack:
+
+        def start(**settings) -> LiveServer:
+            settings.setdefault("passwords", fast_passwords())
+            app = create_app(load_study_file(study_file), db_url, **settings)
+            return stack.enter_context(LiveServer(app))
+
+        yield start
 
 
 def csrf_of(html: str) -> str:
