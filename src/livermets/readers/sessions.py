@@ -50,6 +50,16 @@ class CookieData(dict):
         return super().pop(key, *default)
 
 
+class _ClockSigner(itsdangerous.TimestampSigner):
+    """A timestamp signer that reads the app's clock (so tests can move time)."""
+
+    clock: Callable[[], float] = time.time
+
+    def get_timestamp(self) -> int:
+        """The clock's current time in whole seconds."""
+        return int(self.clock())
+
+
 class CookieMiddleware:
     """Like Starlette's SessionMiddleware, but sliding (re-signed every ``refresh_s``) and with
     the ``Secure`` flag whenever the request came over HTTPS (directly or via a trusted proxy)."""
@@ -57,7 +67,8 @@ class CookieMiddleware:
     def __init__(self, app: ASGIApp, secret: str, idle_s: float,
                  clock: Callable[[], float] = time.time, refresh_s: float = 300.0) -> None:
         self.app, self.idle_s, self.refresh_s = app, idle_s, refresh_s
-        self.signer = itsdangerous.TimestampSigner(secret, salt="livermets.readers.cookie")
+        self.signer = _ClockSigner(secret, salt="livermets.readers.cookie")
+        self.signer.clock = clock
         self.clock = clock
 
     def _read(self, raw: str) -> tuple[CookieData, float | None]:
