@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from livermets._atomic import write_table
+from livermets._atomic import atomic_path, write_table
 from livermets.errors import ConfigError, DataError
 from livermets.readers.models import Assignment, Case, Rating, ReadingSession, Study, User
 
@@ -56,12 +57,13 @@ def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def ratings_csv(frame: pd.DataFrame) -> str:
-    """The export table as CSV text, safe to open in a spreadsheet."""
-    return neutralise_formulas(frame).to_csv(index=False)
+    """The export table as CSV text, safe to open in a spreadsheet (every text cell quoted, so
+    a carriage return inside a comment cannot split a row)."""
+    return neutralise_formulas(frame).to_csv(index=False, quoting=csv.QUOTE_NONNUMERIC)
 
 
 def export_ratings(db_url: str, out: str | Path, study: str | None = None) -> pd.DataFrame:
-    """Write the ratings of a study database to CSV (atomically) and return them."""
+    """Write the ratings of a study database to CSV (formula-safe) or Parquet, atomically."""
     from livermets.readers.db import make_engine, migrate, session_factory
 
     engine = make_engine(db_url)
@@ -73,5 +75,9 @@ def export_ratings(db_url: str, out: str | Path, study: str | None = None) -> pd
         engine.dispose()
     if frame.empty:
         raise DataError("the study has no ratings yet; nothing to export.")
-    write_table(neutralise_formulas(frame), Path(out))
+    if Path(out).suffix != ".csv":
+        write_table(frame, Path(out))  # Parquet: no spreadsheet formulas
+        return frame
+    with atomic_path(Path(out)) as tmp:
+        Path(tmp).write_text(ratings_csv(frame), encoding="utf-8")
     return frame
