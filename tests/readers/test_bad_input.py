@@ -29,7 +29,7 @@ def clients(live):
 
 @pytest.mark.parametrize("change", [
     {"washout_days": "1e12"}, {"washout_days": "inf"}, {"washout_days": "nan"},
-    {"washout_days": "-1"}, {"seed": "-5"}, {"seed": HUGE}, {"seed": "1.5"},
+    {"washout_days": "-1"}, {"seed": "-5"}, {"seed": HUGE}, {"seed": str(2**31)}, {"seed": "1.5"},
     {"name": "nul\x00name"}, {"question": "why\x00"}, {"scale": "ten-point"},
     {"readers": "kim kim-password-1\x00"},
 ])

@@ -56,7 +56,7 @@ class StudyForm(_Form):
     question: _text(500, 1)
     scale: Literal["probability", "five-point"]
     washout_days: Annotated[float, Field(ge=0, le=3650, allow_inf_nan=False)]
-    seed: Annotated[int, Field(ge=0, le=2**32 - 1)]
+    seed: Annotated[int, Field(ge=0, le=2**31 - 1)]  # an INTEGER column on PostgreSQL
     model: _text(200, 1)
     readers: _text(200_000, 1)
 
