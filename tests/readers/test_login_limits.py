@@ -43,6 +43,16 @@ def test_throttle_locks_with_growing_waits():
     assert throttle.begin("ann", "1.2.3.4") == 0  # success forgot the failures
 
 
+def test_undecided_attempts_are_no_failures():
+    """An attempt the server could not decide (busy) neither counts nor clears failures."""
+    throttle = LoginThrottle(FakeClock(), account=Limits(free=1))
+    assert throttle.begin("ann", "a") == 0
+    throttle.end("ann", "a", None)
+    assert throttle.begin("ann", "a") == 0
+    throttle.end("ann", "a", False)
+    assert throttle.begin("ann", "a") > 0
+
+
 def test_concurrent_attempts_count_before_they_finish():
     """A burst on one account cannot pass the limit while its checks are still running."""
     throttle = LoginThrottle(FakeClock(), account=Limits(free=3))

@@ -90,14 +90,15 @@ class LoginThrottle:
             self.addresses.get(address, now).in_flight += 1
             return 0.0
 
-    def end(self, account: str, address: str, success: bool) -> None:
-        """Record the outcome of an attempt registered by :meth:`begin`."""
+    def end(self, account: str, address: str, success: bool | None) -> None:
+        """Record the outcome of an attempt registered by :meth:`begin` (None: it was never
+        decided, e.g. the server was busy; neither a failure nor a success)."""
         with self._lock:
             now = self.clock()
             for counter, key in ((self.accounts, account), (self.addresses, address)):
                 c = counter.get(key, now)
                 c.in_flight = max(0, c.in_flight - 1)
-                if not success:
+                if success is False:
                     c.failures += 1
                     c.last = now
             if success:
