@@ -15,9 +15,32 @@ import pytest
 import yaml
 
 ADMIN_PASSWORD = "admin-pass-123"
+FAST_ARGON2 = {"time_cost": 1, "memory_cost": 256, "parallelism": 1}
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync"]
+
+
+def study_run_predictions(truth: pd.DataFrame, seed: int, repeats: int = 2,
+                          model: str = "radiomics_lr") -> pd.DataFrame:
+    """Predictions written exactly as `livermets study run` writes them (class names in y_true,
+    y_prob of the positive class), from the cohort's truth table."""
+    from livermets.models.validation import FeatureData, Fold, FoldOutcome, predictions_table
+
+    classes = ["hemangioma", "metastasis"]  # sorted, positive (data.positive) last
+    y = (truth["label"] == "metastasis").astype(int).to_numpy()
+    n = len(y)
+    data = FeatureData(X=pd.DataFrame(index=range(n)), y=y, classes=classes,
+                       patient_id=truth["patient_id"].astype(str).to_numpy(),
+                       lesion_id=truth["lesion_label"].to_numpy())
+    rng = np.random.default_rng(seed)
+    outcomes = []
+    for repeat in range(repeats):
+        p1 = np.clip(0.25 + 0.5 * y + rng.normal(0, 0.15, n), 0.01, 0.99)
+        fold = Fold(repeat=repeat, fold=0, train=np.arange(n), test=np.arange(n))
+        outcomes.append(FoldOutcome(model=model, fold=fold, prob=np.column_stack([1 - p1, p1]),
+                                    threshold=0.5, features=[], params={}, inner_auc=0.5))
+    return predictions_table(outcomes, data)
 
 
 @pytest.fixture(scope="session")
@@ -29,16 +52,7 @@ def reader_cohort(tmp_path_factory) -> tuple[Path, Path]:
     cohort = generate_cohort(make_config("crlm-vs-hemangioma", 4, 1, scale=2.5),
                              root / "cohort", workers=1)
     truth = pd.read_csv(cohort.truth)
-    rng = np.random.default_rng(0)
-    y = (truth["label"] == "metastasis").astype(int).to_numpy()
-    rows = []
-    for repeat in range(2):
-        prob = np.clip(0.25 + 0.5 * y + rng.normal(0, 0.15, len(y)), 0.01, 0.99)
-        rows.append(pd.DataFrame({"patient_id": truth["patient_id"],
-                                  "lesion_id": truth["lesion_label"], "model": "radiomics_lr",
-                                  "repeat": repeat, "fold": 0, "split": "cv", "y_true": y,
-                                  "y_prob": prob}))
-    preds = pd.concat(rows, ignore_index=True)
+    preds = study_run_predictions(truth, seed=0)
     preds_path = root / "predictions.parquet"
     preds.to_parquet(preds_path, index=False)
     return cohort.manifest, preds_path
@@ -52,9 +66,20 @@ def study_file(reader_cohort, tmp_path, monkeypatch) -> Path:
     path = tmp_path / "reader_study.yaml"
     path.write_text(yaml.safe_dump({
         "cohort": str(manifest), "predictions": str(preds), "model": "radiomics_lr",
-        "question": "Metastasis or hemangioma?", "scale": "probability", "washout_days": 0,
-        "seed": 7, "admin": {"username": "admin"}}))
+        "question": "Metastasis or hemangioma?", "positive_label": "metastasis",
+        "scale": "probability", "washout_days": 0, "seed": 7, "admin": {"username": "admin"},
+        **({"secret_file": str(tmp_path / "readers.key")}
+           if os.environ.get("LIVERMETS_TEST_PG") else {})}))
     return path
+
+
+def fast_passwords():
+    """argon2id with tiny costs, so tests with many logins stay quick."""
+    from argon2 import PasswordHasher
+
+    from livermets.readers.auth import Passwords
+
+    return Passwords(PasswordHasher(**FAST_ARGON2))
 
 
 @pytest.fixture
@@ -89,11 +114,13 @@ class LiveServer:
     def __init__(self, app) -> None:
         import uvicorn
 
+        from livermets.readers.server import uvicorn_config
+
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.app = app
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,
-                                                    log_level="warning", lifespan="off"))
+        self.server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", self.port,
+                                                    lifespan="off"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> LiveServer:
@@ -109,6 +136,7 @@ class LiveServer:
         self.server.should_exit = True
         self.thread.join(timeout=10)
         self.app.state.engine.dispose()
+        self.app.state.passwords.close()
 
 
 @pytest.fixture
@@ -116,8 +144,40 @@ def live(study_file, db_url):
     """A running reader-study server (admin account from the study file)."""
     from livermets.readers import create_app, load_study_file
 
-    with LiveServer(create_app(load_study_file(study_file), db_url)) as server:
+    with LiveServer(create_app(load_study_file(study_file), db_url,
+                               passwords=fast_passwords())) as server:
         yield server
+
+
+class FakeClock:
+    """A clock (seconds since the epoch) that tests move forward by hand."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        """Move time forward."""
+        self.now += seconds
+
+
+@pytest.fixture
+def make_live(study_file, db_url):
+    """Start servers with chosen app settings: ``make_live(clock=..., passwords=...)``."""
+    from contextlib import ExitStack
+
+    from livermets.readers import create_app, load_study_file
+
+    with ExitStack() as stack:
+
+        def start(**settings) -> LiveServer:
+            settings.setdefault("passwords", fast_passwords())
+            app = create_app(load_study_file(study_file), db_url, **settings)
+            return stack.enter_context(LiveServer(app))
+
+        yield start
 
 
 def csrf_of(html: str) -> str:

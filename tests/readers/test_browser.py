@@ -14,7 +14,7 @@ from livermets.cli._common import new_app
 from livermets.cli.readers import register
 from tests.readers.conftest import ADMIN_PASSWORD, CHROMIUM_ARGS
 
-READERS = {"alice": "alice-pass-1", "bob": "bob-pass-12"}
+READERS = {"alice": "alice-pass-1", "bob": "bob-pass-1234"}
 SHOTS = "/tmp/livermets-readers"
 
 

@@ -15,7 +15,7 @@ PER_READER = 4
 
 def test_fifty_concurrent_readers(live):
     """50 readers x 4 ratings at once: exactly 200 stored, one per (reader, session, case)."""
-    readers = [(f"reader{i:02d}", f"password-{i:02d}") for i in range(N_READERS)]
+    readers = [(f"reader{i:02d}", f"password-{i:04d}") for i in range(N_READERS)]
     with httpx.Client(base_url=live.url, timeout=120) as admin:
         login(admin, "admin", ADMIN_PASSWORD)
         create_study_http(admin, "load study", readers)

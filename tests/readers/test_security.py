@@ -9,7 +9,7 @@ from fastapi.routing import APIRoute
 
 from tests.readers.conftest import ADMIN_PASSWORD, create_study_http, csrf_of, login
 
-READERS = [("alice", "alice-pass-1"), ("bob", "bob-pass-12")]
+READERS = [("alice", "alice-pass-1"), ("bob", "bob-pass-1234")]
 PUBLIC = {("GET", "/login"), ("POST", "/login"), ("GET", "/")}
 INJECTION = "x'); DROP TABLE ratings; -- <script>alert(1)</script>"
 

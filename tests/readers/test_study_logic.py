@@ -80,10 +80,10 @@ def test_washout_and_five_point_scale(live):
     """The AI session opens washout days after the last rating of the first session."""
     with httpx.Client(base_url=live.url) as admin:
         login(admin, "admin", ADMIN_PASSWORD)
-        create_study_http(admin, "washout", [("dora", "dora-pass-1")], washout_days="14",
+        create_study_http(admin, "washout", [("dora", "dora-pass-123")], washout_days="14",
                           scale="five-point")
     with httpx.Client(base_url=live.url) as dora:
-        dora.headers["X-CSRF-Token"] = login(dora, "dora", "dora-pass-1")
+        dora.headers["X-CSRF-Token"] = login(dora, "dora", "dora-pass-123")
         cur = dora.get("/api/sessions/0/current").json()
         assert cur["scale"] == "five-point"
         for bad in (0, 6, 2.5, "x", None):
@@ -111,7 +111,7 @@ def test_export_cli_errors_and_output(live, db_url, tmp_path):
     runner = CliRunner()
     with httpx.Client(base_url=live.url) as admin:
         login(admin, "admin", ADMIN_PASSWORD)
-        create_study_http(admin, "export", [("erin", "erin-pass-1")])
+        create_study_http(admin, "export", [("erin", "erin-pass-123")])
     out = tmp_path / "ratings.csv"
     result = runner.invoke(app, ["readers", "export", "--db", db_url, "--out", str(out)])
     assert result.exit_code == 2 and "no ratings" in result.output
@@ -119,7 +119,7 @@ def test_export_cli_errors_and_output(live, db_url, tmp_path):
                                  "--study", "nope"])
     assert result.exit_code == 2 and "no study named" in result.output
     with httpx.Client(base_url=live.url) as erin:
-        erin.headers["X-CSRF-Token"] = login(erin, "erin", "erin-pass-1")
+        erin.headers["X-CSRF-Token"] = login(erin, "erin", "erin-pass-123")
         _finish_session(erin, 0)
     result = runner.invoke(app, ["readers", "export", "--db", db_url, "--out", str(out)])
     assert result.exit_code == 0, result.output

@@ -22,15 +22,19 @@ def register(app: typer.Typer) -> None:
         db: str = typer.Option(DEFAULT_DB, "--db", help="sqlite:///FILE.db or postgresql://..."),
         host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
         port: int = typer.Option(8000, "--port", help="Port to listen on."),
+        forwarded_allow_ips: str = typer.Option(
+            "127.0.0.1", "--forwarded-allow-ips",
+            help="TLS proxies whose X-Forwarded-For/-Proto headers are trusted (comma list)."),
     ) -> None:
         """Run the reader-study web app (migrates the database first)."""
         import uvicorn
 
         from livermets.readers import create_app, load_study_file
+        from livermets.readers.server import masked_url, uvicorn_config
 
         application = create_app(load_study_file(study), db)
-        console.print(f"Reader study on http://{host}:{port}/ (database {db})")
-        uvicorn.run(application, host=host, port=port, log_level="warning")
+        console.print(f"Reader study on http://{host}:{port}/ (database {masked_url(db)})")
+        uvicorn.Server(uvicorn_config(application, host, port, forwarded_allow_ips)).run()
 
     @readers.command("export")
     def export(

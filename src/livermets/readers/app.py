@@ -2,165 +2,99 @@
 
 from __future__ import annotations
 
-import csv
-import datetime as dt
-import io
 import math
-import os
-import secrets
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
-from starlette.middleware.sessions import SessionMiddleware
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
-from livermets.errors import LivermetsError
+from livermets.errors import ConfigError, LivermetsError
 from livermets.readers import auth
+from livermets.readers.accounts import ensure_admin
+from livermets.readers.auth import Passwords, PoolBusy
 from livermets.readers.config import ReaderStudyFile
-from livermets.readers.db import begin_write, make_engine, migrate, session_factory
-from livermets.readers.export import ratings_frame
-from livermets.readers.images import WINDOWS, RegionCache, load_region, render_slice
-from livermets.readers.models import (
-    Assignment,
-    Case,
-    Meta,
-    Rating,
-    ReadingSession,
-    Study,
-    User,
-    utcnow,
+from livermets.readers.db import begin_write, make_engine, migrate, normalise_url, session_factory
+from livermets.readers.export import ratings_csv, ratings_frame
+from livermets.readers.forms import (
+    LoginForm,
+    PasswordForm,
+    PathId,
+    RatingForm,
+    RatingJson,
+    SessionIndex,
+    SliceIndex,
+    StudyForm,
+    parse,
 )
-from livermets.readers.study import StudyRequest, create_study, model_names, parse_readers
+from livermets.readers.headers import SecurityHeaders
+from livermets.readers.images import WINDOWS, RegionCache, load_region, render_slice
+from livermets.readers.models import Assignment, Case, ReadingSession, Study, User, utcnow
+from livermets.readers.reading import (
+    current_assignment,
+    existing_rating,
+    save_rating,
+    session_state,
+)
+from livermets.readers.secret import load_secret
+from livermets.readers.sessions import (
+    CookieMiddleware,
+    end_session,
+    end_user_sessions,
+    session_user,
+    start_session,
+)
+from livermets.readers.study import (
+    StudyExists,
+    StudyRequest,
+    insert_study,
+    model_names,
+    parse_readers,
+    prepare_study,
+)
+from livermets.readers.throttle import LoginThrottle
 
-TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
-MAX_SECONDS = 24 * 3600.0
+HERE = Path(__file__).resolve().parent
+TEMPLATES = Jinja2Templates(directory=str(HERE / "templates"))
 
 
 class LoginRequired(Exception):
     """Raised by page dependencies when nobody is logged in: the handler redirects to /login."""
 
 
-def _secret(factory: sessionmaker[Session], env_name: str) -> str:
-    """The cookie-signing secret: from the environment, else stored once in the database."""
-    if os.environ.get(env_name):
-        return os.environ[env_name]
-    with factory.begin() as db:
-        row = db.get(Meta, "secret")
-        if row is None:
-            row = Meta(key="secret", value=secrets.token_urlsafe(48))
-            db.add(row)
-        return row.value
+def create_app(study_file: ReaderStudyFile, db_url: str, *, passwords: Passwords | None = None,
+               clock: Callable[[], float] = time.time,
+               throttle: LoginThrottle | None = None) -> FastAPI:
+    """The FastAPI app of one reader-study file and database (schema migrated on creation).
 
-
-def _ensure_admin(factory: sessionmaker[Session], study_file: ReaderStudyFile) -> None:
-    """Create the admin account of the study file if it does not exist."""
-    name = auth.check_username(study_file.admin.username)
-    password = study_file.admin.password()
-    with factory.begin() as db:
-        user = db.scalar(select(User).where(User.username == name))
-        if user is None:
-            db.add(User(username=name, password_hash=auth.hash_password(password), role="admin"))
-        elif user.role != "admin":
-            raise LivermetsError(f"user {name!r} exists as a reader; choose another admin name.")
-
-
-def session_state(db: Session, reader: User, session: ReadingSession,
-                  washout_days: float) -> dict[str, Any]:
-    """Progress and availability of one session for one reader."""
-    total = db.scalar(select(func.count(Assignment.id)).where(
-        Assignment.reader_id == reader.id, Assignment.session_id == session.id)) or 0
-    done = db.scalar(select(func.count(Rating.id)).join(Assignment).where(
-        Assignment.reader_id == reader.id, Assignment.session_id == session.id)) or 0
-    state: dict[str, Any] = {"index": session.index, "name": session.name,
-                             "with_ai": session.with_ai, "total": total, "done": done,
-                             "available": True, "available_from": None}
-    if session.index > 0:
-        previous = next(s for s in session.study.sessions if s.index == session.index - 1)
-        prev_total = db.scalar(select(func.count(Assignment.id)).where(
-            Assignment.reader_id == reader.id, Assignment.session_id == previous.id)) or 0
-        prev_done, last = db.execute(select(func.count(Rating.id), func.max(Rating.created_at))
-                                     .join(Assignment).where(
-            Assignment.reader_id == reader.id, Assignment.session_id == previous.id)).one()
-        if prev_done < prev_total:
-            state["available"] = False
-        else:
-            opens = last + dt.timedelta(days=washout_days)
-            state["available_from"] = opens.strftime("%Y-%m-%d %H:%M UTC")
-            state["available"] = utcnow() >= opens
-    return state
-
-
-def current_assignment(db: Session, reader: User, session: ReadingSession) -> Assignment | None:
-    """The first case of the reader's order in ``session`` that has no rating yet."""
-    rated = select(Rating.assignment_id)
-    return db.scalar(select(Assignment).where(
-        Assignment.reader_id == reader.id, Assignment.session_id == session.id,
-        Assignment.id.not_in(rated)).order_by(Assignment.position).limit(1))
-
-
-def parse_rating(value: Any, scale: str) -> float:
-    """A rating on the study's scale, or HTTP 422."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise HTTPException(422, "the rating must be a number") from None
-    if not math.isfinite(number):
-        raise HTTPException(422, "the rating must be a finite number")
-    if scale == "probability" and not 0 <= number <= 100:
-        raise HTTPException(422, "the rating must lie between 0 and 100")
-    if scale == "five-point" and (number not in (1, 2, 3, 4, 5)):
-        raise HTTPException(422, "the rating must be 1, 2, 3, 4 or 5")
-    return number
-
-
-def save_rating(db: Session, reader: User, assignment_id: int, value: Any,
-                comment: str) -> Rating:
-    """Store the rating of the reader's current case (HTTP 403/409/422 when not allowed)."""
-    begin_write(db)
-    assignment = db.get(Assignment, assignment_id)
-    if assignment is None or assignment.reader_id != reader.id:
-        raise HTTPException(404, "no such case in your reading list")
-    session = assignment.session
-    study = session.study
-    rating = parse_rating(value, study.scale)
-    if len(comment) > 2000:
-        raise HTTPException(422, "comments are limited to 2000 characters")
-    if db.scalar(select(Rating.id).where(Rating.assignment_id == assignment.id)) is not None:
-        raise HTTPException(409, "this case is rated already")
-    if not session_state(db, reader, session, study.washout_days)["available"]:
-        raise HTTPException(409, "this session is not open yet")
-    current = current_assignment(db, reader, session)
-    if current is None or current.id != assignment.id:
-        raise HTTPException(409, "rate the cases in the order shown")
-    opened = assignment.opened_at or utcnow()
-    spent = min(max((utcnow() - opened).total_seconds(), 0.0), MAX_SECONDS)
-    row = Rating(assignment_id=assignment.id, rating=rating, comment=comment,
-                 time_spent_s=spent)
-    db.add(row)
-    db.flush()
-    return row
-
-
-def create_app(study_file: ReaderStudyFile, db_url: str) -> FastAPI:
-    """The FastAPI app of one reader-study file and database (schema migrated on creation)."""
+    ``passwords`` (argon2 settings and pool), ``clock`` (seconds, for session lifetimes and
+    login lockouts) and ``throttle`` may be replaced, e.g. by tests.
+    """
+    secret = load_secret(study_file.secret_env, study_file.secret_file, normalise_url(db_url))
     engine = make_engine(db_url)
     migrate(engine)
     factory = session_factory(engine)
-    _ensure_admin(factory, study_file)
+    passwords = passwords or Passwords()
+    throttle = throttle or LoginThrottle(clock)
+    ensure_admin(factory, study_file, passwords)
+    lifetime_s = study_file.session_max_hours * 3600
     regions = RegionCache()
     app = FastAPI(title="livermets reader study", docs_url=None, redoc_url=None,
                   openapi_url=None)
-    app.add_middleware(SessionMiddleware, secret_key=_secret(factory, study_file.secret_env),
-                       session_cookie="livermets_session", same_site="strict",
-                       max_age=12 * 3600)
-    app.state.engine = engine
-    app.state.factory = factory
+    app.add_middleware(CookieMiddleware, secret=secret,
+                       idle_s=study_file.session_idle_hours * 3600, clock=clock)
+    app.add_middleware(SecurityHeaders)
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    app.state.engine, app.state.factory = engine, factory
+    app.state.passwords, app.state.throttle = passwords, throttle
 
     def get_db() -> Iterator[Session]:
         """A database session committed on success, rolled back on error."""
@@ -199,12 +133,11 @@ def create_app(study_file: ReaderStudyFile, db_url: str) -> FastAPI:
         return body
 
     def user_of(request: Request, db: Session) -> User | None:
-        """The logged-in user, if any."""
-        uid = request.session.get("uid")
-        return db.get(User, uid) if isinstance(uid, int) else None
+        """The user of the request's live login session, if any."""
+        return session_user(db, request.session.get("sid"), clock())
 
-    def role(name: str, page: bool) -> Any:
-        """A dependency returning the logged-in user of role ``name`` (401/403 otherwise)."""
+    def role(name: str | None, page: bool) -> Any:
+        """A dependency returning the logged-in user (of role ``name``; 401/403 otherwise)."""
 
         def dependency(request: Request, db: Session = Depends(get_db, scope="function")) -> User:
             user = user_of(request, db)
@@ -212,7 +145,7 @@ def create_app(study_file: ReaderStudyFile, db_url: str) -> FastAPI:
                 if page:
                     raise LoginRequired()
                 raise HTTPException(401, "log in first")
-            if user.role != name:
+            if name is not None and user.role != name:
                 raise HTTPException(403, f"this needs the {name} role")
             return user
 
@@ -220,19 +153,31 @@ def create_app(study_file: ReaderStudyFile, db_url: str) -> FastAPI:
 
     admin_page, reader_page = role("admin", True), role("reader", True)
     admin_api, reader_api = role("admin", False), role("reader", False)
+    any_page, any_api = role(None, True), role(None, False)
 
     @app.exception_handler(LoginRequired)
     async def _login_redirect(request: Request, exc: LoginRequired) -> Response:
         return RedirectResponse("/login", status_code=303)
 
+    @app.exception_handler(StudyExists)
+    async def _exists(request: Request, exc: StudyExists) -> Response:
+        return JSONResponse({"detail": str(exc)}, status_code=409)
+
     @app.exception_handler(LivermetsError)
     async def _user_error(request: Request, exc: LivermetsError) -> Response:
         return JSONResponse({"detail": str(exc)}, status_code=400)
 
-    def page(request: Request, name: str, **context: Any) -> HTMLResponse:
+    @app.exception_handler(PoolBusy)
+    async def _busy(request: Request, exc: PoolBusy) -> Response:
+        return JSONResponse({"detail": "the server is busy checking passwords; retry shortly"},
+                            status_code=503, headers={"Retry-After": "5"})
+
+    def page(request: Request, name: str, status_code: int = 200,
+             headers: dict[str, str] | None = None, **context: Any) -> HTMLResponse:
         """Render a template with the CSRF token and the logged-in user's name."""
         return TEMPLATES.TemplateResponse(request, name, {"csrf": csrf_token(request),
-                                                          **context})
+                                                          **context},
+                                          status_code=status_code, headers=headers)
 
     @app.get("/", response_class=HTMLResponse)
     def home(request: Request, db: Session = Depends(get_db, scope="function")) -> Response:
@@ -247,28 +192,97 @@ def create_app(study_file: ReaderStudyFile, db_url: str) -> FastAPI:
         """The login form."""
         return page(request, "login.html", error=None, user=None)
 
+    def _lookup(name: str) -> tuple[int, str, str] | None:
+        with factory() as db:
+            row = db.execute(select(User.id, User.password_hash, User.role)
+                             .where(User.username == name)).first()
+        return tuple(row) if row is not None else None
+
+    def _start(user_id: int, old_sid: Any) -> str:
+        with factory() as db:
+            begin_write(db)
+            end_session(db, old_sid)
+            token = start_session(db, user_id, clock(), lifetime_s)
+            db.commit()
+        return token
+
     @app.post("/login")
-    def login(request: Request, form: dict[str, Any] = Depends(submitted),
-              db: Session = Depends(get_db, scope="function")) -> Response:
-        """Check the password; on success start a fresh session."""
-        name = str(form.get("username", ""))[:100]
-        user = db.scalar(select(User).where(User.username == name))
-        db.commit()  # release the database during the (slow) password check
-        if user is None or not auth.verify_password(user.password_hash,
-                                                    str(form.get("password", ""))):
-            return TEMPLATES.TemplateResponse(
-                request, "login.html", {"csrf": csrf_token(request), "user": None,
-                                        "error": "Unknown user or wrong password."},
-                status_code=401)
+    async def login(request: Request, form: dict[str, Any] = Depends(submitted)) -> Response:
+        """Check the password (throttled, in the hashing pool); on success start a session."""
+        creds = parse(LoginForm, form)
+        address = request.client.host if request.client else "unknown"
+        wait = throttle.begin(creds.username, address)
+        if wait > 0:
+            seconds = str(math.ceil(wait))
+            return page(request, "login.html", status_code=429, headers={"Retry-After": seconds},
+                        user=None, error=f"Too many failed logins; try again in {seconds} s.")
+        outcome: bool | None = None
+        try:
+            found = await run_in_threadpool(_lookup, creds.username)
+            outcome = await passwords.verify(found[1] if found else None, creds.password)
+        finally:
+            throttle.end(creds.username, address, outcome)
+        if not outcome or found is None:
+            return page(request, "login.html", status_code=401, user=None,
+                        error="Unknown user or wrong password.")
+        token = await run_in_threadpool(_start, found[0], request.session.get("sid"))
         request.session.clear()
-        request.session.update(uid=user.id, csrf=auth.new_csrf_token())
-        return RedirectResponse("/admin" if user.role == "admin" else "/read", status_code=303)
+        request.session.update(sid=token, csrf=auth.new_csrf_token())
+        return RedirectResponse("/admin" if found[2] == "admin" else "/read", status_code=303)
 
     @app.post("/logout")
-    def logout(request: Request, form: dict[str, Any] = Depends(submitted)) -> Response:
-        """End the session."""
+    def logout(request: Request, form: dict[str, Any] = Depends(submitted),
+               db: Session = Depends(get_db, scope="function")) -> Response:
+        """End the session: the server forgets it, so a replayed cookie is refused too."""
+        begin_write(db)
+        end_session(db, request.session.get("sid"))
+        db.commit()
         request.session.clear()
         return RedirectResponse("/login", status_code=303)
+
+    @app.get("/account/password", response_class=HTMLResponse)
+    def password_page(request: Request, user: User = Depends(any_page)) -> Response:
+        """The change-password form."""
+        return page(request, "password.html", user=user, error=None, done=False,
+                    env=study_file.admin.password_env if user.role == "admin" else None)
+
+    @app.post("/account/password", response_class=HTMLResponse)
+    def change_password(request: Request, user: User = Depends(any_api),
+                        form: dict[str, Any] = Depends(submitted),
+                        db: Session = Depends(get_db, scope="function")) -> Response:
+        """Change one's password; every other session of the account ends."""
+        data = parse(PasswordForm, form)
+        env = study_file.admin.password_env if user.role == "admin" else None
+
+        def refuse(message: str, status: int) -> Response:
+            return page(request, "password.html", status_code=status, user=user, error=message,
+                        done=False, env=env)
+
+        if data.new_password != data.confirm_password:
+            return refuse("The new passwords differ.", 422)
+        try:
+            auth.check_new_password(data.new_password)
+        except ConfigError as exc:
+            return refuse(str(exc), 422)
+        address = request.client.host if request.client else "unknown"
+        wait = throttle.begin(user.username, address)
+        if wait > 0:
+            return refuse(f"Too many wrong passwords; try again in {math.ceil(wait)} s.", 429)
+        ok: bool | None = None
+        try:
+            stored = user.password_hash
+            db.commit()  # no transaction open while hashing
+            ok = passwords.verify_sync(stored, data.current_password)
+        finally:
+            throttle.end(user.username, address, ok)
+        if not ok:
+            return refuse("The current password is wrong.", 403)
+        new_hash = passwords.hash(data.new_password)
+        begin_write(db)
+        db.get(User, user.id).password_hash = new_hash
+        end_user_sessions(db, user.id, keep=request.session.get("sid"))
+        db.commit()
+        return page(request, "password.html", user=user, error=None, done=True, env=env)
 
     # ----- admin -----
     @app.get("/admin", response_class=HTMLResponse)
@@ -283,21 +297,22 @@ def create_app(study_file: ReaderStudyFile, db_url: str) -> FastAPI:
     def admin_create(request: Request, user: User = Depends(admin_api),
                      form: dict[str, Any] = Depends(submitted),
                      db: Session = Depends(get_db, scope="function")) -> Response:
-        """Create a study from the form."""
-        try:
-            req = StudyRequest(
-                name=str(form.get("name", "")).strip(),
-                question=str(form.get("question", study_file.question)).strip()[:500],
-                scale=str(form.get("scale", study_file.scale)),
-                washout_days=float(form.get("washout_days", study_file.washout_days)),
-                seed=int(form.get("seed", study_file.seed)),
-                model=str(form.get("model", "")),
-                readers=parse_readers(str(form.get("readers", ""))))
-        except ValueError as exc:
-            raise HTTPException(422, f"invalid study settings: {exc}") from None
+        """Create a study from the form: slow work first, then one short write transaction."""
+        data = parse(StudyForm, {"question": study_file.question, "scale": study_file.scale,
+                                 "washout_days": study_file.washout_days,
+                                 "seed": study_file.seed, **form})
+        req = StudyRequest(name=data.name, question=data.question.strip(), scale=data.scale,
+                           washout_days=data.washout_days, seed=data.seed, model=data.model,
+                           readers=parse_readers(data.readers))
+        prepared = prepare_study(db, study_file, req, passwords.hash)
         begin_write(db)
-        study = create_study(db, study_file, req)
-        db.commit()
+        try:
+            study = insert_study(db, prepared)
+            db.commit()
+        except IntegrityError:
+            db.rollback()
+            raise HTTPException(409, "a study of that name or one of the usernames was "
+                                "created meanwhile; reload and choose others") from None
         return RedirectResponse(f"/admin/studies/{study.id}", status_code=303)
 
     def _study(db: Session, study_id: int) -> Study:
@@ -307,7 +322,7 @@ def create_app(study_file: ReaderStudyFile, db_url: str) -> FastAPI:
         return study
 
     @app.get("/admin/studies/{study_id}", response_class=HTMLResponse)
-    def admin_study(study_id: int, request: Request, user: User = Depends(admin_page),
+    def admin_study(study_id: PathId, request: Request, user: User = Depends(admin_page),
                     db: Session = Depends(get_db, scope="function")) -> Response:
         """Progress of every reader in every session."""
         study = _study(db, study_id)
@@ -320,18 +335,16 @@ def create_app(study_file: ReaderStudyFile, db_url: str) -> FastAPI:
                     n_cases=n_cases)
 
     @app.get("/admin/studies/{study_id}/ratings.csv")
-    def admin_export(study_id: int, user: User = Depends(admin_api),
+    def admin_export(study_id: PathId, user: User = Depends(admin_api),
                      db: Session = Depends(get_db, scope="function")) -> Response:
         """All ratings of the study as CSV (with truth)."""
         study = _study(db, study_id)
         frame = ratings_frame(db, study.name)
-        buffer = io.StringIO()
-        frame.to_csv(buffer, index=False, quoting=csv.QUOTE_MINIMAL)
-        return Response(buffer.getvalue(), media_type="text/csv", headers={
+        return Response(ratings_csv(frame), media_type="text/csv", headers={
             "Content-Disposition": f'attachment; filename="ratings-{study.id}.csv"'})
 
     @app.get("/api/admin/studies/{study_id}/ratings")
-    def api_admin_ratings(study_id: int, user: User = Depends(admin_api),
+    def api_admin_ratings(study_id: PathId, user: User = Depends(admin_api),
                           db: Session = Depends(get_db, scope="function")) -> JSONResponse:
         """All ratings of the study as JSON records (admin only)."""
         study = _study(db, study_id)
@@ -385,7 +398,7 @@ def create_app(study_file: ReaderStudyFile, db_url: str) -> FastAPI:
         return page(request, "reader_home.html", user=user, study=study, states=states)
 
     @app.get("/read/{index}", response_class=HTMLResponse)
-    def read_case(index: int, request: Request, user: User = Depends(reader_page),
+    def read_case(index: SessionIndex, request: Request, user: User = Depends(reader_page),
                   db: Session = Depends(get_db, scope="function")) -> Response:
         """The reader's current case in a session (resumes where they stopped)."""
         session = _session(db, user, index)
@@ -393,17 +406,23 @@ def create_app(study_file: ReaderStudyFile, db_url: str) -> FastAPI:
                     index=index)
 
     @app.post("/read/{index}/rate")
-    def rate_form(index: int, request: Request, user: User = Depends(reader_api),
+    def rate_form(index: SessionIndex, request: Request, user: User = Depends(reader_api),
                   form: dict[str, Any] = Depends(submitted),
                   db: Session = Depends(get_db, scope="function")) -> Response:
-        """Save the rating from the reading page, then show the next case."""
+        """Save the rating from the reading page, then show the next case (a double-submitted
+        form with the same rating is answered like the first)."""
+        data = parse(RatingForm, form)
         try:
-            assignment_id = int(form.get("assignment_id", ""))
-        except ValueError:
-            raise HTTPException(422, "assignment_id must be a whole number") from None
-        save_rating(db, user, assignment_id, form.get("rating"),
-                    str(form.get("comment", "")))
-        db.commit()
+            save_rating(db, user, data.assignment_id, data.rating, data.comment)
+            db.commit()
+        except (HTTPException, IntegrityError) as exc:
+            db.rollback()
+            if isinstance(exc, HTTPException) and exc.status_code != 409:
+                raise
+            stored = existing_rating(db, data.assignment_id)
+            if (stored is None or stored.assignment.reader_id != user.id
+                    or (stored.rating, stored.comment) != (data.rating, data.comment)):
+                raise HTTPException(409, "this case is rated already") from None
         return RedirectResponse(f"/read/{index}", status_code=303)
 
     @app.get("/api/me")
@@ -424,7 +443,7 @@ def create_app(study_file: ReaderStudyFile, db_url: str) -> FastAPI:
                              for s in study.sessions])
 
     @app.get("/api/sessions/{index}/current")
-    def api_current(index: int, user: User = Depends(reader_api),
+    def api_current(index: SessionIndex, user: User = Depends(reader_api),
                     db: Session = Depends(get_db, scope="function")) -> JSONResponse:
         """The reader's current case in a session (no truth, no other readers)."""
         return JSONResponse(_case_view(db, user, _session(db, user, index)))
@@ -432,24 +451,20 @@ def create_app(study_file: ReaderStudyFile, db_url: str) -> FastAPI:
     @app.post("/api/ratings", status_code=201)
     def api_rate(user: User = Depends(reader_api), body: dict[str, Any] = Depends(submitted),
                  db: Session = Depends(get_db, scope="function")) -> JSONResponse:
-        """Save one rating of the reader's current case."""
-        assignment_id = body.get("assignment_id")
-        if not isinstance(assignment_id, int) or isinstance(assignment_id, bool):
-            raise HTTPException(422, "assignment_id must be a whole number")
-        comment = body.get("comment", "")
-        if not isinstance(comment, str):
-            raise HTTPException(422, "comment must be text")
+        """Save one rating of the reader's current case (strict JSON types)."""
+        data = parse(RatingJson, body)
         try:
-            row = save_rating(db, user, assignment_id, body.get("rating"), comment)
+            row = save_rating(db, user, data.assignment_id, data.rating, data.comment)
             db.commit()
         except IntegrityError:
+            db.rollback()
             raise HTTPException(409, "this case is rated already") from None
-        return JSONResponse({"id": row.id, "assignment_id": assignment_id,
+        return JSONResponse({"id": row.id, "assignment_id": data.assignment_id,
                              "rating": row.rating}, status_code=201)
 
     @app.get("/api/images/{assignment_id}/{index}.png")
-    def api_image(assignment_id: int, index: int, window: str = "liver", marker: int = 1,
-                  overlay: int = 0, user: User = Depends(reader_api),
+    def api_image(assignment_id: PathId, index: SliceIndex, window: str = "liver",
+                  marker: int = 1, overlay: int = 0, user: User = Depends(reader_api),
                   db: Session = Depends(get_db, scope="function")) -> Response:
         """One axial PNG slice of the lesion region of one of the reader's own cases."""
         assignment = db.get(Assignment, assignment_id)
@@ -469,16 +484,6 @@ def create_app(study_file: ReaderStudyFile, db_url: str) -> FastAPI:
             raise HTTPException(404, "no such slice")
         png = render_slice(region, index, window, bool(marker),
                            case.ai_probability if overlay else None)
-        return Response(png, media_type="image/png", headers={"Cache-Control": "private"})
-
-    @app.middleware("http")
-    async def _headers(request: Request, call_next: Any) -> Response:
-        response = await call_next(request)
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["X-Frame-Options"] = "DENY"
-        response.headers["Content-Security-Policy"] = (
-            "default-src 'self'; img-src 'self'; style-src 'self' 'unsafe-inline'; "
-            "script-src 'self' 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
-        return response
+        return Response(png, media_type="image/png")
 
     return app

@@ -1,33 +1,87 @@
-"""Passwords (argon2), the signed session cookie's contents, CSRF tokens and role checks."""
+"""Passwords (argon2id in a small dedicated pool), usernames and CSRF tokens."""
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import os
 import secrets
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from livermets.errors import ConfigError
 
-_HASHER = PasswordHasher()
 ROLES = ("admin", "reader")
+MIN_PASSWORD = 12
+MAX_PASSWORD = 1024
 USERNAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-@")
 
 
-def hash_password(password: str) -> str:
-    """An argon2id hash of ``password``."""
-    if len(password) < 8:
-        raise ConfigError("passwords need at least 8 characters.")
-    return _HASHER.hash(password)
+class PoolBusy(Exception):
+    """Raised when too many password checks are already waiting (the caller answers 503)."""
 
 
-def verify_password(stored_hash: str, password: str) -> bool:
-    """Whether ``password`` matches ``stored_hash`` (False for any malformed hash)."""
-    try:
-        return _HASHER.verify(stored_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
+def check_new_password(password: str) -> str:
+    """``password`` if it is acceptable for a new account or a change, else ConfigError."""
+    if len(password) < MIN_PASSWORD:
+        raise ConfigError(f"passwords need at least {MIN_PASSWORD} characters.")
+    if len(password) > MAX_PASSWORD or "\x00" in password:
+        raise ConfigError(f"passwords are at most {MAX_PASSWORD} characters, without NUL.")
+    return password
+
+
+class Passwords:
+    """argon2id hashing on a bounded pool of its own, so logins cannot starve other requests."""
+
+    def __init__(self, hasher: PasswordHasher | None = None, workers: int | None = None,
+                 max_waiting: int = 256) -> None:
+        self.hasher = hasher or PasswordHasher()
+        self.workers = workers or max(1, (os.cpu_count() or 2) // 2)
+        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="argon2")
+        self._slots = threading.BoundedSemaphore(max_waiting)
+        # unknown users are checked against this, so they take as long as known ones
+        self.dummy_hash = self.hasher.hash(secrets.token_urlsafe(16))
+
+    def hash(self, password: str) -> str:
+        """An argon2id hash of a new password (length checked), computed in the pool."""
+        check_new_password(password)
+        return self._submit(self.hasher.hash, password).result()
+
+    def verify_sync(self, stored_hash: str | None, password: str) -> bool:
+        """Whether ``password`` matches (a dummy hash stands in for a missing one)."""
+        return self._submit(self._verify, stored_hash, password).result()
+
+    async def verify(self, stored_hash: str | None, password: str) -> bool:
+        """Async :meth:`verify_sync`: the event loop waits without holding a worker thread."""
+        return await asyncio.wrap_future(self._submit(self._verify, stored_hash, password))
+
+    def _verify(self, stored_hash: str | None, password: str) -> bool:
+        try:
+            ok = self.hasher.verify(stored_hash or self.dummy_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
+        return ok and stored_hash is not None
+
+    def _submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        """Run ``fn`` in the pool, or PoolBusy when too many calls are waiting already."""
+        if not self._slots.acquire(blocking=False):
+            raise PoolBusy()
+        try:
+            future = self._pool.submit(fn, *args)
+        except BaseException:
+            self._slots.release()
+            raise
+        future.add_done_callback(lambda _f: self._slots.release())
+        return future
+
+    def close(self) -> None:
+        """Stop the pool's threads."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 def check_username(name: str) -> str:

@@ -10,6 +10,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from livermets.errors import ConfigError
+from livermets.readers.auth import MIN_PASSWORD
 
 Scale = Literal["probability", "five-point"]
 
@@ -24,9 +25,10 @@ class AdminAccount(BaseModel):
     def password(self) -> str:
         """The admin password from the environment; ConfigError when it is unset or short."""
         value = os.environ.get(self.password_env, "")
-        if len(value) < 8:
-            raise ConfigError(f"set the admin password (8 characters or more) in the environment "
-                              f"variable {self.password_env} before starting the server.")
+        if len(value) < MIN_PASSWORD:
+            raise ConfigError(f"set the admin password ({MIN_PASSWORD} characters or more) in the "
+                              f"environment variable {self.password_env} before starting the "
+                              "server.")
         return value
 
 
@@ -46,6 +48,9 @@ class ReaderStudyFile(BaseModel):
     max_cases: int | None = Field(None, ge=2)
     admin: AdminAccount = AdminAccount()
     secret_env: str = "LIVERMETS_READERS_SECRET"
+    secret_file: Path | None = None  # default: FILE.db.key beside a SQLite database
+    session_idle_hours: float = Field(12.0, gt=0, le=24 * 30)
+    session_max_hours: float = Field(24.0, gt=0, le=24 * 90)
 
 
 def load_study_file(path: str | Path) -> ReaderStudyFile:
@@ -68,6 +73,8 @@ def load_study_file(path: str | Path) -> ReaderStudyFile:
     base = path.resolve().parent
     study.cohort = (base / study.cohort).resolve()
     study.predictions = (base / study.predictions).resolve()
+    if study.secret_file is not None:
+        study.secret_file = (base / study.secret_file).resolve()
     for name, file in (("cohort", study.cohort), ("predictions", study.predictions)):
         if not file.is_file():
             raise ConfigError(f"{path}: {name} file {file} does not exist.")

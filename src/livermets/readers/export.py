@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from livermets._atomic import write_table
+from livermets._atomic import atomic_path, write_table
 from livermets.errors import ConfigError, DataError
 from livermets.readers.models import Assignment, Case, Rating, ReadingSession, Study, User
 
@@ -42,8 +43,27 @@ def ratings_frame(db: Session, study: str | None = None) -> pd.DataFrame:
     return frame
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy whose text cells that a spreadsheet would run as a formula start with a quote."""
+    out = frame.copy()
+    for column in out.columns:
+        if out[column].dtype == object:
+            out[column] = out[column].map(
+                lambda v: "'" + v if isinstance(v, str) and v.startswith(FORMULA_START) else v)
+    return out
+
+
+def ratings_csv(frame: pd.DataFrame) -> str:
+    """The export table as CSV text, safe to open in a spreadsheet (every text cell quoted, so
+    a carriage return inside a comment cannot split a row)."""
+    return neutralise_formulas(frame).to_csv(index=False, quoting=csv.QUOTE_NONNUMERIC)
+
+
 def export_ratings(db_url: str, out: str | Path, study: str | None = None) -> pd.DataFrame:
-    """Write the ratings of a study database to CSV (atomically) and return them."""
+    """Write the ratings of a study database to CSV (formula-safe) or Parquet, atomically."""
     from livermets.readers.db import make_engine, migrate, session_factory
 
     engine = make_engine(db_url)
@@ -55,5 +75,9 @@ def export_ratings(db_url: str, out: str | Path, study: str | None = None) -> pd
         engine.dispose()
     if frame.empty:
         raise DataError("the study has no ratings yet; nothing to export.")
-    write_table(frame, Path(out))
+    if Path(out).suffix != ".csv":
+        write_table(frame, Path(out))  # Parquet: no spreadsheet formulas
+        return frame
+    with atomic_path(Path(out)) as tmp:
+        Path(tmp).write_text(ratings_csv(frame), encoding="utf-8")
     return frame

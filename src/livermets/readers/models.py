@@ -27,7 +27,7 @@ class Base(DeclarativeBase):
 
 
 class Meta(Base):
-    """Key-value settings of one database (e.g. the cookie-signing secret)."""
+    """Key-value settings of one database (never the cookie-signing secret)."""
 
     __tablename__ = "meta"
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -61,6 +61,16 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(10))
     study_id: Mapped[int | None] = mapped_column(ForeignKey("studies.id"), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class AuthSession(Base):
+    """A login session: the SHA-256 of its token, its user and when it ends (absolute)."""
+
+    __tablename__ = "auth_sessions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
 
 
 class Case(Base):

@@ -3,19 +3,24 @@ seeded case orders per reader and session."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from livermets.errors import ConfigError, DataError
-from livermets.readers.auth import check_username, hash_password
+from livermets.readers.auth import check_new_password, check_username
 from livermets.readers.config import ReaderStudyFile
-from livermets.readers.models import Assignment, Case, ReadingSession, Study, User
+from livermets.readers.models import Assignment, Case, ReadingSession, Study, User, utcnow
 
 SESSIONS = (("without-ai", False), ("with-ai", True))
+
+
+class StudyExists(ConfigError):
+    """The study name or a reader's username is taken (HTTP 409)."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,26 @@ def read_predictions(path: str) -> pd.DataFrame:
     return frame
 
 
+def binary_truth(y_true: pd.Series, positive_label: str) -> pd.Series:
+    """Truth as 0/1: ``y_true == positive_label`` for class names (as `study run` writes them),
+    or ``y_true`` itself when it is already 0/1."""
+    values = y_true.dropna()
+    if len(values) < len(y_true):
+        raise DataError(f"{len(y_true) - len(values)} lesions have no y_true in the predictions; "
+                        "reader studies need lesion-level predictions with a known class.")
+    numeric = pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values)
+    if numeric and set(values.astype(float).unique()) <= {0.0, 1.0}:
+        return values.astype(int)
+    labels = sorted(values.astype(str).unique())
+    if positive_label not in labels:
+        raise DataError(f"positive_label {positive_label!r} is not a class of the predictions' "
+                        f"y_true {labels}; set positive_label: in the study file to one of them.")
+    if len(labels) > 2:
+        raise DataError(f"reader studies need a binary task; y_true holds {len(labels)} classes "
+                        f"{labels}.")
+    return (values.astype(str) == positive_label).astype(int)
+
+
 def model_names(study_file: ReaderStudyFile) -> list[str]:
     """The models present in the study file's predictions."""
     return sorted(read_predictions(str(study_file.predictions))["model"].astype(str).unique())
@@ -66,8 +91,7 @@ def case_table(study_file: ReaderStudyFile, model: str) -> pd.DataFrame:
                          lesion_id=preds["lesion_id"].astype(str))
     per_case = preds.groupby(["patient_id", "lesion_id"], sort=True).agg(
         truth=("y_true", "first"), ai_probability=("y_prob", "mean")).reset_index()
-    if not set(pd.unique(per_case["truth"])) <= {0, 1}:
-        raise DataError("reader studies need binary truth (y_true 0/1) in the predictions.")
+    per_case["truth"] = binary_truth(per_case["truth"], study_file.positive_label)
     manifest = load_manifest(study_file.cohort)
     lesions, _ = build_lesion_tables(manifest, patients=sorted(per_case["patient_id"].unique()))
     lesions = lesions.assign(patient_id=lesions["patient_id"].astype(str),
@@ -113,48 +137,84 @@ def parse_readers(text: str) -> list[tuple[str, str]]:
     return readers
 
 
-def create_study(db: Session, study_file: ReaderStudyFile, request: StudyRequest) -> Study:
-    """Create the study, its cases, sessions, reader accounts and case orders in one transaction."""
+@dataclass(frozen=True)
+class PreparedStudy:
+    """Everything a new study needs, computed before the write transaction."""
+
+    request: StudyRequest
+    positive_label: str
+    cases: pd.DataFrame
+    readers: list[tuple[str, str]]  # username, argon2 hash
+
+
+def check_request(db: Session, request: StudyRequest) -> None:
+    """Refuse bad settings, a taken study name or taken usernames (ConfigError)."""
     if request.scale not in ("probability", "five-point"):
         raise ConfigError(f"scale must be probability or five-point, got {request.scale!r}.")
     if request.washout_days < 0:
         raise ConfigError("washout days cannot be negative.")
     if not request.name.strip() or len(request.name) > 200:
         raise ConfigError("give the study a name of 1-200 characters.")
-    if db.scalar(select(Study).where(Study.name == request.name)) is not None:
-        raise ConfigError(f"a study named {request.name!r} exists already.")
+    if db.scalar(select(Study.id).where(Study.name == request.name)) is not None:
+        raise StudyExists(f"a study named {request.name!r} exists already.")
     taken = set(db.scalars(select(User.username).where(
         User.username.in_([r[0] for r in request.readers]))))
     if taken:
-        raise ConfigError(f"usernames {sorted(taken)} exist already; choose others.")
+        raise StudyExists(f"usernames {sorted(taken)} exist already; choose others.")
+
+
+def prepare_study(db: Session, study_file: ReaderStudyFile, request: StudyRequest,
+                  hash_password: Callable[[str], str]) -> PreparedStudy:
+    """Check the request, build the case table and hash the passwords (no write lock held)."""
+    check_request(db, request)
+    db.commit()  # end the read transaction: nothing below touches the database
+    for _, password in request.readers:
+        check_new_password(password)
     cases = case_table(study_file, request.model)
+    hashed = [(name, hash_password(password)) for name, password in request.readers]
+    return PreparedStudy(request, study_file.positive_label, cases, hashed)
+
+
+def insert_study(db: Session, prepared: PreparedStudy) -> Study:
+    """Insert a prepared study: rows only, so the write transaction is short."""
+    request = prepared.request
+    check_request(db, request)  # again: another admin may have been faster
     study = Study(name=request.name, question=request.question, scale=request.scale,
                   washout_days=float(request.washout_days), seed=int(request.seed),
-                  model=request.model, positive_label=study_file.positive_label)
+                  model=request.model, positive_label=prepared.positive_label)
     db.add(study)
     db.flush()
-    case_rows = [
-        Case(study_id=study.id, key=f"{r.patient_id}-L{r.lesion_id}", patient_id=r.patient_id,
+    case_ids = _insert_ids(db, Case, [
+        dict(study_id=study.id, key=f"{r.patient_id}-L{r.lesion_id}", patient_id=r.patient_id,
              lesion_id=r.lesion_id, truth=int(r.truth), size_group=str(r.size_group),
              diameter_mm=float(r.diameter_mm), ai_probability=float(r.ai_probability),
              image_path=r.image_path, mask_path=r.mask_path, source_label=int(r.source_label),
              k0=int(r.bbox_k_min), k1=int(r.bbox_k_max), j0=int(r.bbox_j_min),
              j1=int(r.bbox_j_max), i0=int(r.bbox_i_min), i1=int(r.bbox_i_max))
-        for r in cases.itertuples()
-    ]
-    db.add_all(case_rows)
-    sessions = [ReadingSession(study_id=study.id, index=i, name=name, with_ai=ai)
-                for i, (name, ai) in enumerate(SESSIONS)]
-    db.add_all(sessions)
-    users = [User(username=name, password_hash=hash_password(pw), role="reader",
-                  study_id=study.id) for name, pw in request.readers]
-    db.add_all(users)
-    db.flush()
-    for r_index, user in enumerate(users):
-        for session in sessions:
-            order = case_order(study.seed, r_index, session.index, len(case_rows))
-            db.add_all(Assignment(reader_id=user.id, session_id=session.id,
-                                  case_id=case_rows[c].id, position=pos)
-                       for pos, c in enumerate(order))
+        for r in prepared.cases.itertuples()])
+    session_ids = _insert_ids(db, ReadingSession, [
+        dict(study_id=study.id, index=i, name=name, with_ai=ai)
+        for i, (name, ai) in enumerate(SESSIONS)])
+    user_ids = _insert_ids(db, User, [
+        dict(username=name, password_hash=hashed, role="reader", study_id=study.id,
+             created_at=utcnow()) for name, hashed in prepared.readers])
+    rows = []
+    for r_index, user_id in enumerate(user_ids):
+        for s_index, session_id in enumerate(session_ids):
+            order = case_order(study.seed, r_index, s_index, len(case_ids))
+            rows.extend(dict(reader_id=user_id, session_id=session_id,
+                             case_id=case_ids[c], position=pos)
+                        for pos, c in enumerate(order.tolist()))
+    if rows:
+        db.execute(insert(Assignment), rows)
     return study
 
+
+def _insert_ids(db: Session, table: type, rows: list[dict]) -> list[int]:
+    """Insert ``rows`` into ``table`` and return their ids in order."""
+    if not rows:
+        return []
+    objects = [table(**row) for row in rows]
+    db.add_all(objects)
+    db.flush()
+    return [o.id for o in objects]
