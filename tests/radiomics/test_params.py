@@ -13,7 +13,7 @@ def test_presets_are_valid_and_listed():
     names = preset_names()
     assert names == [
         "ibsi-config-a", "ibsi-config-c", "ibsi-digital-phantom", "pyradiomics-default",
-        "seed-ct-liver", "seed-mri-rectum",
+        "seed-ct-liver", "seed-ct-mlm", "seed-mri-rectum",
     ]  # fmt: skip
     default = preset_params("pyradiomics-default").extraction
     assert default.discretisation.bin_width == 25
@@ -90,3 +90,16 @@ def test_rounding_needs_ibsi_preprocessing():
     with pytest.raises(ConfigError, match="round_intensities needs preprocessing: ibsi"):
         params_from_dict({"extraction": {"resampling": {"round_intensities": True}}})
     assert preset_params("ibsi-config-c").extraction.preprocessing == "ibsi"
+
+
+def test_mlm_template_extracts_the_liver_and_primary_of_lesion_free_patients(tmp_path):
+    """The nomogram patients have no liver lesion: its preset must not ask for lesion regions."""
+    from importlib import resources
+
+    import yaml
+
+    text = (resources.files("livermets") / "templates" / "mlm_nomogram.yaml").read_text()
+    params = preset_params(yaml.safe_load(text)["data"]["radiomics_params"])
+    assert (params.regions.lesion, params.regions.ring_mm) == (False, [])
+    assert (params.regions.liver, params.regions.primary) == (True, True)
+    assert params.extraction.image_types.enabled() == ["original"]
