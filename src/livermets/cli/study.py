@@ -66,7 +66,8 @@ def run(
     from livermets.study import run_study
 
     check_output_folder(out)
-    result = run_study(config, out, workers=workers, progress=not as_json,
+    say = None if as_json else (lambda m: err_console.print(m, highlight=False))
+    result = run_study(config, out, workers=workers, progress=say or False,
                        on_stage=None if as_json else lambda s: err_console.print(f"[bold]{s}"),
                        scheduler=scheduler)
     summary = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -218,8 +218,8 @@ def _dump(path: Path, value: Any) -> None:
 
 
 def run_deep_models(config: Any, data: FeatureData, folds: Sequence[Fold],
-                    development: np.ndarray, out: Path, progress: bool = False
-                    ) -> list[FoldOutcome]:
+                    development: np.ndarray, out: Path,
+                    progress: Callable[[str], None] | None = None) -> list[FoldOutcome]:
     """Cross-validate every ``config.deep`` model on the study's folds; save final models.
 
     Also, per deep model: the out-of-fold Grad-CAM gallery (``out/deep/NAME/gradcam.png`` and
@@ -264,10 +264,8 @@ def run_deep_models(config: Any, data: FeatureData, folds: Sequence[Fold],
                     emb_outcome = embedding_outcome(config, spec, name, extra, data)
                     _dump(emb_path, emb_outcome)
                 embedded.append(emb_outcome)
-            if progress:
-                from livermets.cli._common import err_console
-
-                err_console.print(f"  {spec.name}: fold {k}/{len(folds)}")
+            if progress is not None:
+                progress(f"  {spec.name}: fold {k}/{len(folds)}")
         outcomes.extend(embedded)
         _write_fold_records(out / "deep" / spec.name, spec, extras, data)
         if spec.final_model:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,6 +39,9 @@ from livermets.models.validation import (
 from livermets.study.config import StudyConfig, fit_fingerprint, load_config
 from livermets.study.data import build_feature_data, clinical_encoding, read_table, table_hash
 from livermets.study.metrics import comparisons, model_metrics
+
+# fold progress: False (silent), True (stderr) or a callable taking one message
+Progress = bool | Callable[[str], None]
 
 
 @dataclass
@@ -201,7 +205,7 @@ def run_study(
     config: StudyConfig | str | Path,
     out: str | Path,
     workers: int | None = None,
-    progress: bool = False,
+    progress: Progress = False,
     on_stage: Callable[[str], None] | None = None,
     report: Any = None,
     scheduler: Any = None,
@@ -227,7 +231,7 @@ def _run_study(
     config: StudyConfig,
     out: Path,
     workers: int | None,
-    progress: bool,
+    progress: Progress,
     on_stage: Callable[[str], None] | None,
     report: Any,
     client: Any,
@@ -270,7 +274,7 @@ def _run_study(
     if config.deep:
         from livermets.deep.study import run_deep_models
 
-        outcomes.extend(run_deep_models(config, data, folds, development, out, progress))
+        outcomes.extend(run_deep_models(config, data, folds, development, out, _say(progress)))
     predictions = predictions_table(outcomes, data)
     thresholds = thresholds_table(outcomes)
     write_table(predictions, out / "predictions.parquet")
@@ -350,16 +354,16 @@ def _run_study(
     return result
 
 
-def _say(enabled: bool) -> Callable[[str], None] | None:
-    """A logger printing to stderr when ``enabled``."""
-    if not enabled:
+def _say(progress: Progress) -> Callable[[str], None] | None:
+    """The progress logger: the caller's callable, stderr for ``True``, None for ``False``."""
+    if callable(progress):
+        return progress
+    if not progress:
         return None
-    from livermets.cli._common import err_console
-
-    return lambda message: err_console.print(message, highlight=False)
+    return lambda message: print(message, file=sys.stderr, flush=True)
 
 
-def _multiphase_only(config: StudyConfig, out: Path, progress: bool,
+def _multiphase_only(config: StudyConfig, out: Path, progress: Progress,
                      on_stage: Callable[[str], None] | None, report: Any) -> StudyResult:
     """A study with only a ``multiphase`` section: train, test, metrics.json and the report."""
     from livermets.deep.multiphase.workflow import add_workflow_sections
@@ -409,17 +413,16 @@ def clean_json(value: Any) -> Any:
     return str(value)
 
 
-def _progress(enabled: bool, name: str, total: int) -> Callable[[FoldOutcome], None] | None:
-    """A callback that prints fold progress when ``enabled``."""
-    if not enabled:
+def _progress(progress: Progress, name: str, total: int) -> Callable[[FoldOutcome], None] | None:
+    """A callback that reports fold progress through the progress logger."""
+    say = _say(progress)
+    if say is None:
         return None
-    from livermets.cli._common import err_console
-
     count = {"n": 0}
 
     def tick(outcome: FoldOutcome) -> None:
         count["n"] += 1
-        err_console.print(f"  {name}: fold {count['n']}/{total}", highlight=False)
+        say(f"  {name}: fold {count['n']}/{total}")
 
     return tick
 
