@@ -31,8 +31,12 @@ def test_demo_end_to_end(cli, tmp_path):
     cnn = pd.read_parquet(cnn_path)
     assert "read from the cache" not in html
     # a second run reuses the cohort (same lesion table) and every fold's CNN (same predictions)
-    code, _ = cli("demo", "--out", out, "--patients", "10", "--seed", "3", "--workers", "2")
+    code, output = cli("demo", "--out", out, "--patients", "10", "--seed", "3", "--workers", "2",
+                       "--json")
     assert code == 0
+    summary = json.loads(output[output.index("{"):])
+    assert summary["report"] == str(out / "report.html") and summary["patients"] == 10
+    assert summary["lesions"] == len(lesions) and set(summary["timings_s"]) == set(timings)
     pd.testing.assert_frame_equal(pd.read_parquet(out / "lesions.parquet"), lesions)
     pd.testing.assert_frame_equal(pd.read_parquet(cnn_path), cnn)
     folds = cnn[["repeat", "fold"]].drop_duplicates().shape[0]

@@ -25,9 +25,12 @@ PATIENTS = "1,6,7,13,17,19"
 def converted(tmp_path_factory):
     out = tmp_path_factory.mktemp("ircadb")
     result = CliRunner().invoke(
-        app, ["datasets", "ircadb", str(IRCADB), "--out", str(out), "--patients", PATIENTS]
+        app, ["datasets", "ircadb", str(IRCADB), "--out", str(out), "--patients", PATIENTS,
+              "--json"]
     )
     assert result.exit_code == 0, result.output
+    summary = json.loads(result.output[result.output.index("{"):])
+    assert summary["manifest"] == str(out / "manifest.csv") and summary["patients"] == 6
     return out / "manifest.csv"
 
 

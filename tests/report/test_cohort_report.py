@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 from playwright.sync_api import sync_playwright
@@ -34,8 +36,12 @@ def two_centre_cohort(tmp_path):
 
 def test_cohort_report_tables_and_browser(cli, two_centre_cohort, tmp_path):
     out = tmp_path / "report"
-    code, output = cli("report", "cohort", two_centre_cohort, "--out", out, "--synthetic")
+    code, output = cli("report", "cohort", two_centre_cohort, "--out", out, "--synthetic",
+                       "--json")
     assert code == 0, output
+    written = json.loads(output[output.index("{"):])
+    assert written["report"] == str(out / "report.html")
+    assert str(out / "tables" / "table1_lesions_by_class.csv") in written["tables"]
     by_class = pd.read_csv(out / "tables" / "table1_lesions_by_class.csv", dtype=str)
     assert list(by_class.columns[1:4]) == ["Overall (n=12)", "hemangioma (n=6)", "metastasis (n=6)"]
     hu = by_class.set_index("Characteristic").loc["Mean attenuation (HU), median [IQR]"]

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from livermets._outputs import check_output_folder
-from livermets.cli._common import console, new_app
+from livermets.cli._common import console, new_app, print_json
 from livermets.cli._progress import patient_progress
 from livermets.datasets import convert_ircadb
 from livermets.datasets.ircadb import LICENCE_NOTE, find_patients
@@ -23,6 +23,7 @@ def ircadb(
     patients: str | None = typer.Option(
         None, "--patients", help="Comma-separated patient numbers (default: all)."
     ),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
 ) -> None:
     """3D-IRCADb-01 into NIfTI images, liver and lesion masks, lesion classes and a manifest."""
     check_output_folder(out)
@@ -33,4 +34,8 @@ def ircadb(
     total = len(numbers) if numbers else len(find_patients(src))
     with patient_progress(total, "converting 3D-IRCADb-01") as advance:
         manifest = convert_ircadb(src, out, numbers, progress=advance)
+    if as_json:
+        print_json({"manifest": str(manifest), "out": str(out), "patients": total,
+                    "licence": LICENCE_NOTE})
+        return
     console.print(f"cohort written: {manifest}\n[dim]{LICENCE_NOTE}[/]")

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from livermets._outputs import check_output_folder
-from livermets.cli._common import console, err_console
+from livermets.cli._common import console, err_console, print_json
 
 
 def demo(
@@ -21,6 +21,7 @@ def demo(
     segment: bool = typer.Option(
         False, "--segment", help="Also train the MONAI segmenter and add the segmentation QA."
     ),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary (no progress)."),
 ) -> None:
     """Make the built-in synthetic cohort and run the whole study on it (DIR/report.html)."""
     from livermets.demo import run_demo
@@ -32,11 +33,16 @@ def demo(
         patients,
         seed,
         workers,
-        progress=True,
-        on_stage=lambda name: err_console.print(f"[bold]demo:[/] {name}"),
+        progress=not as_json,
+        on_stage=None if as_json else lambda name: err_console.print(f"[bold]demo:[/] {name}"),
         segment=segment,
         cnn=cnn,
     )
+    if as_json:
+        print_json({"out": str(result.out), "report": str(result.report),
+                    "manifest": str(result.manifest), "patients": result.n_patients,
+                    "lesions": result.n_lesions, "timings_s": result.timings})
+        return
     console.print(
         f"{result.n_patients} synthetic patients, {result.n_lesions} lesions; "
         f"report: {result.report}"

@@ -7,11 +7,21 @@ from pathlib import Path
 import typer
 
 from livermets._outputs import check_output_folder
-from livermets.cli._common import console, new_app
+from livermets.cli._common import console, new_app, print_json
 from livermets.cli._progress import patient_progress
 from livermets.cohort import load_manifest
 from livermets.lesions import LesionSettings
 from livermets.report.build import cohort_report
+
+
+def _written(out: Path, as_json: bool) -> None:
+    """Say where the report and its tables are."""
+    report, tables = out / "report.html", out / "tables"
+    if as_json:
+        print_json({"report": str(report), "tables": sorted(str(p) for p in tables.glob("*"))})
+    else:
+        console.print(f"report written: {report} (tables in {tables})")
+
 
 app = new_app("Write report sections (self-contained HTML, tables as CSV, figures as PNG).")
 
@@ -24,6 +34,7 @@ def cohort(
     synthetic: bool = typer.Option(
         False, "--synthetic", help="Mark the report as made from synthetic data."
     ),
+    as_json: bool = typer.Option(False, "--json", help="Print the written paths as JSON."),
 ) -> None:
     """Table 1, size distribution and lesion gallery of a cohort, in DIR/report.html."""
     check_output_folder(out)
@@ -36,7 +47,7 @@ def cohort(
             synthetic=synthetic,
             progress=advance,
         )
-    console.print(f"report written: {out / 'report.html'} (tables in {out / 'tables'})")
+    _written(out, as_json)
 
 
 @app.command("readers")
@@ -46,6 +57,7 @@ def readers(
     synthetic: bool = typer.Option(
         False, "--synthetic", help="Mark the report as made from synthetic data."
     ),
+    as_json: bool = typer.Option(False, "--json", help="Print the written paths as JSON."),
 ) -> None:
     """Reader-study section: reader AUCs with / without AI, MRMC, size groups, reading times."""
     import pandas as pd
@@ -60,4 +72,4 @@ def readers(
     report = Report(f"livermets reader study: {ratings.stem}", synthetic)
     add_reader_sections(report, pd.read_csv(ratings), out)
     report.write(out / "report.html")
-    console.print(f"report written: {out / 'report.html'} (tables in {out / 'tables'})")
+    _written(out, as_json)
