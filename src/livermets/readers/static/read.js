@@ -81,11 +81,13 @@
     render();
   }
   function resetView() { state.zoom = 1; state.panX = 0; state.panY = 0; render(); }
-  function submit() {
-    if (submitting || !form.reportValidity()) return;
+  function submit() {  // form.submit is shadowed by the button with id "submit"
+    if (submitting) return;
+    if (form.requestSubmit) { form.requestSubmit(); return; }  // validates, fires "submit"
+    if (!form.reportValidity()) return;
     submitting = true;
     document.getElementById("submit").disabled = true;
-    form.submit();
+    HTMLFormElement.prototype.submit.call(form);
   }
 
   slider.addEventListener("input", function () { setSlice(+slider.value); });
