@@ -63,7 +63,7 @@ class Region:
 class RegionCache:
     """A small thread-safe LRU cache of regions keyed by case id."""
 
-    def __init__(self, size: int = 32) -> None:
+    def __init__(self, size: int = 16) -> None:
         """Keep at most ``size`` regions."""
         self.size = size
         self._items: OrderedDict[int, Region] = OrderedDict()
