@@ -44,20 +44,13 @@ def _read_session(page, url: str, reader: str, index: int, given: list[dict],
             page.reload()  # closing or reloading loses nothing: the same case comes back
             assert int(page.inner_text("#position")) == position
             reload_after = None
-        _wait(page, "document.getElementById('slice').naturalWidth > 0")
+        _wait(page, "document.getElementById('view').dataset.ready === '1'")
         page.click(".win[data-window='soft-tissue']")
         page.evaluate("s => { const el = document.getElementById('slider'); el.value = 0;"
                       " el.dispatchEvent(new Event('input')); }", None)
-        _wait(page, "document.getElementById('slice').src.includes('/0.png')")
+        assert page.inner_text("#slice-label").startswith("slice 1 /")
         assert (page.locator("#ai-box").count() == 1) == (index == 1)
-        if index == 1:
-            page.check("#overlay")
-            _wait(page,
-                "document.getElementById('slice').src.includes('overlay=1') &&"
-                " document.getElementById('slice').complete")
-            if shot and position == 1:
-                page.screenshot(path=f"{SHOTS}/{shot}")
-        elif shot and position == 2:
+        if shot and position == (1 if index == 1 else 2):
             page.screenshot(path=f"{SHOTS}/{shot}")
         html = page.content()
         assert "truth" not in html.lower() and "P000" not in html  # blinded to truth and IDs

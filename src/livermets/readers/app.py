@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -378,16 +379,32 @@ def create_app(study_file: ReaderStudyFile, db_url: str, *, passwords: Passwords
         view = {"session": state, "locked": False, "done": False,
                 "assignment_id": current.id, "position": current.position + 1,
                 "n_cases": state["total"], "n_slices": region.n_slices,
-                "start_slice": int(region.mask.reshape(region.n_slices, -1).sum(1).argmax()),
+                "start_slice": region.start_slice, "shape": region.shape,
+                "spacing": list(region.spacing), "volume": f"/api/volumes/{current.id}",
                 "question": study.question, "scale": study.scale,
-                "windows": list(WINDOWS)}
+                "windows": list(WINDOWS), "presets": {k: list(v) for k, v in WINDOWS.items()}}
         if session.with_ai:
             view["ai_probability"] = round(case.ai_probability, 4)
         return view
 
+    liver_masks: dict[str, str] = {}
+    liver_lock = threading.Lock()
+
+    def _liver_mask(patient_id: str) -> str | None:
+        """The cohort's liver mask of a patient (server side only), if it has one."""
+        with liver_lock:
+            if not liver_masks:
+                from livermets.cohort import load_manifest
+
+                rows = load_manifest(study_file.cohort).rows()
+                liver_masks.update({r.patient_id: str(r.masks.get("liver_mask") or "")
+                                    for r in rows})
+            return liver_masks.get(patient_id) or None
+
     def _load(case: Case) -> Any:
         return load_region(case.image_path, case.mask_path, case.source_label,
-                           (case.k0, case.k1, case.j0, case.j1, case.i0, case.i1))
+                           (case.k0, case.k1, case.j0, case.j1, case.i0, case.i1),
+                           _liver_mask(case.patient_id))
 
     @app.get("/read", response_class=HTMLResponse)
     def reader_home(request: Request, user: User = Depends(reader_page),
@@ -462,28 +479,43 @@ def create_app(study_file: ReaderStudyFile, db_url: str, *, passwords: Passwords
         return JSONResponse({"id": row.id, "assignment_id": data.assignment_id,
                              "rating": row.rating}, status_code=201)
 
-    @app.get("/api/images/{assignment_id}/{index}.png")
-    def api_image(assignment_id: PathId, index: SliceIndex, window: str = "liver",
-                  marker: int = 1, overlay: int = 0, user: User = Depends(reader_api),
-                  db: Session = Depends(get_db, scope="function")) -> Response:
-        """One axial PNG slice of the lesion region of one of the reader's own cases."""
+    def _own_case(db: Session, user: User, assignment_id: int) -> tuple[ReadingSession, Case]:
+        """The session and case of one of the reader's own assignments in an open session."""
         assignment = db.get(Assignment, assignment_id)
         if assignment is None or assignment.reader_id != user.id:
             raise HTTPException(404, "no such case in your reading list")
         session = assignment.session
         if not session_state(db, user, session, session.study.washout_days)["available"]:
             raise HTTPException(409, "this session is not open yet")
+        return session, assignment.case
+
+    @app.get("/api/volumes/{assignment_id}")
+    def api_volume(assignment_id: PathId, user: User = Depends(reader_api),
+                   db: Session = Depends(get_db, scope="function")) -> Response:
+        """The whole region of one of the reader's cases: gzipped int16 HU, then uint8 mask."""
+        _, case = _own_case(db, user, assignment_id)
+        db.commit()  # release the database before the slow part
+        region = regions.get(case.id, lambda: _load(case))
+        return Response(region.payload(), media_type="application/octet-stream",
+                        headers={"Content-Encoding": "gzip"})
+
+    @app.get("/api/images/{assignment_id}/{index}.png")
+    def api_image(assignment_id: PathId, index: SliceIndex, window: str = "liver",
+                  marker: int = 1, overlay: int = 0, user: User = Depends(reader_api),
+                  db: Session = Depends(get_db, scope="function")) -> Response:
+        """One axial PNG slice (preset window) of the region of one of the reader's cases."""
+        session, case = _own_case(db, user, assignment_id)
         if window not in WINDOWS:
             raise HTTPException(422, f"window must be one of {sorted(WINDOWS)}")
-        if overlay and not session.with_ai:
-            raise HTTPException(403, "the AI overlay is shown in the AI session only")
-        case = assignment.case
+        if overlay:
+            if not session.with_ai:
+                raise HTTPException(403, "the AI overlay is shown in the AI session only")
+            raise HTTPException(404, "this study has no saliency map of the model to overlay")
         db.commit()  # release the database before the slow part
         region = regions.get(case.id, lambda: _load(case))
         if not 0 <= index < region.n_slices:
             raise HTTPException(404, "no such slice")
-        png = render_slice(region, index, window, bool(marker),
-                           case.ai_probability if overlay else None)
-        return Response(png, media_type="image/png")
+        return Response(render_slice(region, index, window, bool(marker)),
+                        media_type="image/png")
 
     return app

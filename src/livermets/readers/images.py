@@ -1,11 +1,13 @@
-"""Axial slices of a lesion region as PNG: window presets, lesion marker, AI probability overlay."""
+"""The region a reader sees (liver box at native resolution), as a compact stack the browser
+windows itself, or as PNG slices at a preset window; lesion marker; no AI heat map."""
 
 from __future__ import annotations
 
+import gzip
 import io
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image
@@ -17,28 +19,51 @@ WINDOWS: dict[str, tuple[float, float]] = {  # name -> (level, width) in HU
     "soft-tissue": (40.0, 400.0),
     "wide": (50.0, 1000.0),
 }
-MARGIN_SLICES = 3
-MARGIN_MM = 25.0
+LIVER_MARGIN_MM = 10.0  # around the liver box, in plane and along z
+LESION_MARGIN_MM = 60.0  # around the lesion when the cohort has no liver mask
+HU_RANGE = (-1024, 3071)  # the stack's int16 values are clipped to this
 DISPLAY_PX = 320
+
+Box = tuple[slice, slice, slice]
 
 
 @dataclass(frozen=True)
 class Region:
-    """The lesion region of one case: image and lesion mask crops (z, y, x)."""
+    """The region of one case: HU image (int16) and lesion mask (z, y, x), voxel spacing."""
 
     image: np.ndarray
     mask: np.ndarray
+    spacing: tuple[float, float, float] = (1.0, 1.0, 1.0)  # x, y, z in mm
+    _payload: list[bytes] = field(default_factory=list, repr=False, compare=False)
 
     @property
     def n_slices(self) -> int:
         """Number of axial slices in the region."""
         return int(self.image.shape[0])
 
+    @property
+    def shape(self) -> list[int]:
+        """(z, y, x) of the region."""
+        return [int(n) for n in self.image.shape]
+
+    @property
+    def start_slice(self) -> int:
+        """The slice where the lesion is largest."""
+        return int(self.mask.reshape(self.n_slices, -1).sum(1).argmax())
+
+    def payload(self) -> bytes:
+        """Gzipped little-endian int16 HU stack followed by the uint8 lesion mask (z, y, x)."""
+        if not self._payload:
+            raw = (np.ascontiguousarray(self.image, dtype="<i2").tobytes()
+                   + np.ascontiguousarray(self.mask, dtype=np.uint8).tobytes())
+            self._payload.append(gzip.compress(raw, compresslevel=3, mtime=0))
+        return self._payload[0]
+
 
 class RegionCache:
-    """A small thread-safe LRU cache of lesion regions keyed by case id."""
+    """A small thread-safe LRU cache of regions keyed by case id."""
 
-    def __init__(self, size: int = 128) -> None:
+    def __init__(self, size: int = 16) -> None:
         """Keep at most ``size`` regions."""
         self.size = size
         self._items: OrderedDict[int, Region] = OrderedDict()
@@ -58,26 +83,46 @@ class RegionCache:
         return region
 
 
+def _box(lo: np.ndarray, hi: np.ndarray, margin: np.ndarray, shape: tuple[int, ...]) -> Box:
+    """Slices (z, y, x) of the inclusive box ``lo..hi`` grown by ``margin`` voxels, clipped."""
+    start = np.maximum(lo - margin, 0)
+    stop = np.minimum(hi + margin + 1, np.asarray(shape))
+    return tuple(slice(int(a), int(b)) for a, b in zip(start, stop, strict=True))  # type: ignore
+
+
+def region_box(shape: tuple[int, ...], spacing: tuple[float, float, float],
+               bbox: tuple[int, int, int, int, int, int], liver: np.ndarray | None) -> Box:
+    """The liver's box plus a margin (holding the lesion too), else a wide box round the lesion."""
+    sx, sy, sz = spacing
+    k0, k1, j0, j1, i0, i1 = bbox
+    lesion_lo, lesion_hi = np.array([k0, j0, i0]), np.array([k1, j1, i1])
+    per_mm = 1.0 / np.array([sz, sy, sx])
+    if liver is not None and liver.any():
+        where = np.nonzero(liver)
+        lo = np.minimum([int(w.min()) for w in where], lesion_lo)
+        hi = np.maximum([int(w.max()) for w in where], lesion_hi)
+        return _box(lo, hi, np.ceil(LIVER_MARGIN_MM * per_mm).astype(int), shape)
+    return _box(lesion_lo, lesion_hi, np.ceil(LESION_MARGIN_MM * per_mm).astype(int), shape)
+
+
 def load_region(image_path: str, mask_path: str, source_label: int,
-                bbox: tuple[int, int, int, int, int, int]) -> Region:
-    """Crop the image and the lesion's mask around its bbox (k0, k1, j0, j1, i0, i1, inclusive)."""
+                bbox: tuple[int, int, int, int, int, int],
+                liver_path: str | None = None) -> Region:
+    """Crop image and lesion mask to the region of a lesion (bbox k0, k1, j0, j1, i0, i1)."""
     import SimpleITK as sitk
 
     from livermets.io import read_image, read_mask
 
     image = read_image(image_path)
-    mask = read_mask(mask_path, image)
-    arr = sitk.GetArrayFromImage(image).astype(np.float32)
-    lab = sitk.GetArrayFromImage(mask)
-    sx, sy, _ = image.GetSpacing()
-    k0, k1, j0, j1, i0, i1 = bbox
-    mj, mi = int(np.ceil(MARGIN_MM / sy)), int(np.ceil(MARGIN_MM / sx))
-    half = max(j1 - j0 + 1 + 2 * mj, i1 - i0 + 1 + 2 * mi) // 2
-    cj, ci = (j0 + j1) // 2, (i0 + i1) // 2
-    zs = slice(max(k0 - MARGIN_SLICES, 0), min(k1 + MARGIN_SLICES + 1, arr.shape[0]))
-    ys = slice(max(cj - half, 0), min(cj + half + 1, arr.shape[1]))
-    xs = slice(max(ci - half, 0), min(ci + half + 1, arr.shape[2]))
-    return Region(image=arr[zs, ys, xs].copy(), mask=(lab[zs, ys, xs] == source_label))
+    arr = sitk.GetArrayFromImage(image)
+    lab = sitk.GetArrayFromImage(read_mask(mask_path, image))
+    liver = None
+    if liver_path is not None:
+        liver = sitk.GetArrayFromImage(read_mask(liver_path, image)) > 0
+    spacing = tuple(float(s) for s in image.GetSpacing())
+    box = region_box(arr.shape, spacing, bbox, liver)
+    hu = np.clip(np.rint(arr[box]), *HU_RANGE).astype(np.int16)
+    return Region(image=hu, mask=(lab[box] == source_label), spacing=spacing)  # type: ignore
 
 
 def _outline(mask: np.ndarray) -> np.ndarray:
@@ -90,37 +135,19 @@ def _outline(mask: np.ndarray) -> np.ndarray:
     return mask & ~inner
 
 
-def _blur(mask: np.ndarray, sigma: float) -> np.ndarray:
-    """A Gaussian-blurred float copy of a 2D mask."""
-    from scipy.ndimage import gaussian_filter
-
-    return gaussian_filter(mask.astype(np.float32), sigma)
-
-
-def render_slice(region: Region, index: int, window: str = "liver", marker: bool = True,
-                 ai_probability: float | None = None) -> bytes:
-    """PNG bytes of axial slice ``index``; with ``ai_probability`` a probability heatmap overlay."""
+def render_slice(region: Region, index: int, window: str = "liver", marker: bool = True) -> bytes:
+    """PNG bytes of axial slice ``index`` at a preset window, with the lesion outlined."""
     if window not in WINDOWS:
         raise ConfigError(f"window must be one of {sorted(WINDOWS)}, got {window!r}.")
     if not 0 <= index < region.n_slices:
         raise ConfigError(f"slice {index} is outside 0..{region.n_slices - 1}.")
     level, width = WINDOWS[window]
-    plane = region.image[index]
+    plane = region.image[index].astype(np.float32)
     grey = np.clip((plane - (level - width / 2)) / width, 0, 1)
-    rgb = np.repeat((grey * 255)[..., None], 3, axis=2)
+    rgb8 = np.repeat((grey * 255).astype(np.uint8)[..., None], 3, axis=2)
     lesion = region.mask[index]
-    if ai_probability is not None and lesion.any():
-        heat = _blur(lesion, sigma=max(lesion.shape) / 25) * 1.0
-        heat = heat / max(float(heat.max()), 1e-6) * float(ai_probability)
-        alpha = (0.6 * heat)[..., None]
-        colour = np.stack([255 * heat, 255 * (1 - np.abs(heat - 0.5) * 2), 255 * (1 - heat)],
-                          axis=2)
-        rgb = rgb * (1 - alpha) + colour * alpha
-    scale = max(1, DISPLAY_PX // max(plane.shape))
-    rgb8 = np.kron(rgb.astype(np.uint8), np.ones((scale, scale, 1), dtype=np.uint8))
     if marker and lesion.any():
-        big = np.kron(lesion, np.ones((scale, scale), dtype=bool))
-        rgb8[_outline(big)] = (255, 215, 0)
+        rgb8[_outline(lesion)] = (255, 215, 0)
     buffer = io.BytesIO()
     Image.fromarray(rgb8, mode="RGB").save(buffer, format="PNG", optimize=False)
     return buffer.getvalue()
