@@ -8,7 +8,7 @@ from fastapi import HTTPException
 from fastapi import Path as PathParam
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
-MAX_ID = 2**63 - 1  # SQLite and PostgreSQL BIGINT
+MAX_ID = 2**31 - 1  # ids are INTEGER columns: 32 bits on PostgreSQL
 
 Model = TypeVar("Model", bound=BaseModel)
 
