@@ -3,6 +3,7 @@ file, a database (SQLite, or PostgreSQL when LIVERMETS_TEST_PG is set) and live 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -204,3 +205,20 @@ def create_study_http(client, name: str, readers: list[tuple[str, str]], **extra
     resp = client.post("/admin/studies", data=form)
     assert resp.status_code == 303, resp.text
     return int(resp.headers["location"].rsplit("/", 1)[1])
+
+
+@contextlib.contextmanager
+def admin_and_reader(url: str, study: str, reader: tuple[str, str]):
+    """An admin client and a logged-in reader client of a new study named ``study``."""
+    import httpx
+
+    admin = httpx.Client(base_url=url)
+    login(admin, "admin", ADMIN_PASSWORD)
+    create_study_http(admin, study, [reader])
+    client = httpx.Client(base_url=url)
+    client.headers["X-CSRF-Token"] = login(client, *reader)
+    try:
+        yield admin, client
+    finally:
+        admin.close()
+        client.close()

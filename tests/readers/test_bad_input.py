@@ -8,7 +8,10 @@ import pytest
 from sqlalchemy import event, func, insert, select
 
 from livermets.readers.models import Rating
-from tests.readers.conftest import ADMIN_PASSWORD, create_study_http, csrf_of, login
+from tests.readers.conftest import (
+    admin_and_reader,
+    csrf_of,
+)
 
 HUGE = str(2**70)
 READER = ("ivy", "ivy-password-1")
@@ -17,14 +20,8 @@ READER = ("ivy", "ivy-password-1")
 @pytest.fixture
 def clients(live):
     """An admin and a reader of one study."""
-    admin = httpx.Client(base_url=live.url)
-    login(admin, "admin", ADMIN_PASSWORD)
-    create_study_http(admin, "bad input", [READER])
-    reader = httpx.Client(base_url=live.url)
-    reader.headers["X-CSRF-Token"] = login(reader, *READER)
-    yield admin, reader
-    admin.close()
-    reader.close()
+    with admin_and_reader(live.url, "bad input", READER) as pair:
+        yield pair
 
 
 @pytest.mark.parametrize("change", [

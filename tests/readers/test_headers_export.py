@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import re
 
-import httpx
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -14,7 +13,7 @@ from typer.testing import CliRunner
 from livermets.cli._common import new_app
 from livermets.cli.readers import register
 from livermets.readers.export import neutralise_formulas
-from tests.readers.conftest import ADMIN_PASSWORD, create_study_http, login
+from tests.readers.conftest import admin_and_reader
 
 READER = ("lea", "lea-password-1")
 FORMULAS = ["=HYPERLINK(\"http://x\",\"y\")", "+1+1", "-2+3", "@SUM(A1)", "\tx", "\rx"]
@@ -23,14 +22,8 @@ FORMULAS = ["=HYPERLINK(\"http://x\",\"y\")", "+1+1", "-2+3", "@SUM(A1)", "\tx",
 @pytest.fixture
 def clients(live):
     """An admin and a reader of one study."""
-    admin = httpx.Client(base_url=live.url)
-    login(admin, "admin", ADMIN_PASSWORD)
-    create_study_http(admin, "headers", [READER])
-    reader = httpx.Client(base_url=live.url)
-    reader.headers["X-CSRF-Token"] = login(reader, *READER)
-    yield admin, reader
-    admin.close()
-    reader.close()
+    with admin_and_reader(live.url, "headers", READER) as pair:
+        yield pair
 
 
 def test_security_headers_on_every_answer(clients):

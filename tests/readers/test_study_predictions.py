@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from livermets.errors import DataError
-from livermets.readers.study import binary_truth
+from livermets.readers.study import binary_truth, check_ai_positive
 from tests.readers.conftest import ADMIN_PASSWORD, create_study_http, login
 
 
@@ -55,3 +55,15 @@ def test_binary_truth_accepts_names_and_zero_one():
         binary_truth(pd.Series(["a", "b", "c"]), "a")
     with pytest.raises(DataError, match="no y_true"):
         binary_truth(pd.Series(["a", None]), "a")
+
+
+def test_positive_label_must_be_the_class_the_model_scores(tmp_path):
+    """With the model card of `study run` beside the predictions, an inverted label is refused."""
+    preds = tmp_path / "predictions.parquet"
+    card = tmp_path / "models" / "lr" / "card.json"
+    card.parent.mkdir(parents=True)
+    card.write_text('{"model": "lr", "positive": "metastasis"}')
+    check_ai_positive(str(preds), "lr", "metastasis")
+    with pytest.raises(DataError, match=r"would be inverted\. Set positive_label: metastasis"):
+        check_ai_positive(str(preds), "lr", "hemangioma")
+    check_ai_positive(str(preds), "other_model", "hemangioma")  # no card: as documented

@@ -74,6 +74,27 @@ def model_names(study_file: ReaderStudyFile) -> list[str]:
     return sorted(read_predictions(str(study_file.predictions))["model"].astype(str).unique())
 
 
+def check_ai_positive(predictions: str, model: str, positive_label: str) -> None:
+    """Refuse a positive_label other than the class the model's y_prob is the probability of.
+
+    `study run` writes DIR/predictions.parquet and DIR/models/NAME/card.json (its ``positive``);
+    predictions from elsewhere carry no such record and are taken as documented.
+    """
+    import json
+    from pathlib import Path
+
+    card = Path(predictions).parent / "models" / model / "card.json"
+    if not card.is_file():
+        return
+    positive = json.loads(card.read_text(encoding="utf-8")).get("positive")
+    if positive is not None and str(positive) != str(positive_label):
+        raise DataError(
+            f"the study file's positive_label is {positive_label!r}, but model {model!r} gives "
+            f"the probability of {positive!r} ({card}); the AI probabilities shown to readers "
+            f"would be inverted. Set positive_label: {positive}."
+        )
+
+
 def case_table(study_file: ReaderStudyFile, model: str) -> pd.DataFrame:
     """One row per lesion: truth, the model's probability (mean over repeats), size and bbox."""
     from livermets.cohort import load_manifest
@@ -91,6 +112,7 @@ def case_table(study_file: ReaderStudyFile, model: str) -> pd.DataFrame:
                          lesion_id=preds["lesion_id"].astype(str))
     per_case = preds.groupby(["patient_id", "lesion_id"], sort=True).agg(
         truth=("y_true", "first"), ai_probability=("y_prob", "mean")).reset_index()
+    check_ai_positive(str(study_file.predictions), model, study_file.positive_label)
     per_case["truth"] = binary_truth(per_case["truth"], study_file.positive_label)
     manifest = load_manifest(study_file.cohort)
     lesions, _ = build_lesion_tables(manifest, patients=sorted(per_case["patient_id"].unique()))
