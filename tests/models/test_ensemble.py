@@ -176,3 +176,17 @@ def test_an_ensemble_model_runs_through_a_study_report_and_predict(tmp_path):
     table = pd.read_parquet(new)
     expected = frozen.pipeline.predict_proba(table[card["input_columns"]].astype(float))[:, 1]
     np.testing.assert_allclose(pd.read_csv(tmp_path / "p.csv")["y_prob"], expected)
+
+
+def test_youden_threshold_at_a_curve_end_stays_a_probability():
+    """When Youden's best cut is pROC's -inf / +inf end (inverted scores), the cut moves into
+    [0, 1] with the same calls, so the model card can be written as JSON."""
+    from livermets.stats import operating_point
+
+    y = np.array([0, 1, 0, 1, 0, 1])
+    prob = np.array([0.9, 0.1, 0.8, 0.2, 0.7, 0.3])  # AUC 0: every cut has se + sp <= 1
+    raw = operating_point(y, prob, "youden", positive=1, direction="<").threshold
+    assert not np.isfinite(raw)
+    cut = youden_threshold(y, prob)
+    assert 0.0 <= cut <= np.nextafter(1.0, 2.0)
+    assert ((prob >= cut) == (prob >= raw)).all()

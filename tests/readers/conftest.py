@@ -138,6 +138,7 @@ class LiveServer:
         self.thread.join(timeout=10)
         self.app.state.engine.dispose()
         self.app.state.passwords.close()
+        self.app.state.regions.close()
 
 
 @pytest.fixture

@@ -136,3 +136,56 @@ def test_viewer_keyboard_drag_and_rating(live, clients):
     rows = admin.get(f"/api/admin/studies/{study_id}/ratings").json()
     assert [(r["reader"], r["rating"], r["position"]) for r in rows] == [
         ("alice", 4.0, int(position))]
+
+
+def test_next_case_is_loaded_ahead(live, clients):
+    """Showing a case loads the next one's region in the background, so it comes from the
+    cache when the reader gets there (one disk read per case)."""
+    _, readers, _ = clients
+    alice = readers["alice"]
+    regions = live.app.state.regions
+    first = alice.get("/api/sessions/0/current").json()
+    deadline = time.monotonic() + 20
+    while regions.loads < 2:
+        assert time.monotonic() < deadline, "the next case was not loaded ahead"
+        time.sleep(0.02)
+    assert alice.post("/api/ratings", json={"assignment_id": first["assignment_id"],
+                                            "rating": 4}).status_code == 201
+    second = alice.get("/api/sessions/0/current").json()
+    assert second["position"] == first["position"] + 1
+    assert alice.get(second["volume"]).status_code == 200
+    while regions.loads < 3:  # the third case is loaded ahead in turn
+        assert time.monotonic() < deadline, "the case after the next was not loaded ahead"
+        time.sleep(0.02)
+    time.sleep(0.2)
+    assert regions.loads == 3  # the second case itself came from the cache
+
+
+def test_region_cache_loads_a_case_once_for_concurrent_requests():
+    """Requests for a region that is being loaded wait for that load instead of reading again."""
+    import threading
+
+    from livermets.readers.images import Region, RegionCache
+
+    calls = []
+    gate = threading.Event()
+
+    def load() -> Region:
+        calls.append(1)
+        gate.wait(5)
+        return Region(np.zeros((2, 3, 3), np.int16), np.zeros((2, 3, 3), np.uint8))
+
+    cache = RegionCache(size=2)
+    ahead = cache.prefetch(7, load)
+    assert ahead is not None and cache.prefetch(7, load) is None  # already loading
+    got: list[Region] = []
+    waiters = [threading.Thread(target=lambda: got.append(cache.get(7, load))) for _ in range(3)]
+    for t in waiters:
+        t.start()
+    time.sleep(0.1)
+    gate.set()
+    for t in waiters:
+        t.join(5)
+    assert len(calls) == 1 and cache.loads == 1 and len(got) == 3
+    assert all(r is ahead.result() for r in got)
+    cache.close()

@@ -336,12 +336,17 @@ class FitResult:
 
 
 def youden_threshold(y: np.ndarray, prob: np.ndarray) -> float | None:
-    """Youden cut-off of positive-class probabilities (None if a class is missing)."""
+    """Youden cut-off of positive-class probabilities (None if a class is missing).
+
+    pROC's curve ends at -inf / +inf (everyone / no one positive); when Youden picks an end, the
+    cut is moved into [0, 1] with the same calls (0, or just above 1), so cards stay valid JSON.
+    """
     from livermets.stats import operating_point
 
     if len(np.unique(y)) < 2:
         return None
-    return float(operating_point(y, prob, "youden", positive=1, direction="<").threshold)
+    cut = float(operating_point(y, prob, "youden", positive=1, direction="<").threshold)
+    return float(np.clip(cut, 0.0, np.nextafter(1.0, 2.0)))
 
 
 BINARY_SELECTORS = ("bhattacharyya", "bhattacharyya_radmlbench")

@@ -42,6 +42,7 @@ from livermets.readers.models import Assignment, Case, ReadingSession, Study, Us
 from livermets.readers.reading import (
     current_assignment,
     existing_rating,
+    next_assignment,
     save_rating,
     session_state,
 )
@@ -96,6 +97,7 @@ def create_app(study_file: ReaderStudyFile, db_url: str, *, passwords: Passwords
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.state.engine, app.state.factory = engine, factory
     app.state.passwords, app.state.throttle = passwords, throttle
+    app.state.regions = regions
 
     def get_db() -> Iterator[Session]:
         """A database session committed on success, rolled back on error."""
@@ -374,8 +376,12 @@ def create_app(study_file: ReaderStudyFile, db_url: str, *, passwords: Passwords
         if current.opened_at is None:
             begin_write(db)
             current.opened_at = utcnow()
+        following = next_assignment(db, reader, session, current)
+        ahead = following.case if following is not None else None
         db.commit()  # save opened_at and release the database before reading images
         region = regions.get(case.id, lambda: _load(case))
+        if ahead is not None:  # the next case's region is ready when the reader gets there
+            regions.prefetch(ahead.id, lambda: _load(ahead))
         view = {"session": state, "locked": False, "done": False,
                 "assignment_id": current.id, "position": current.position + 1,
                 "n_cases": state["total"], "n_slices": region.n_slices,

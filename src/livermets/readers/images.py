@@ -7,6 +7,8 @@ import gzip
 import io
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -61,26 +63,66 @@ class Region:
 
 
 class RegionCache:
-    """A small thread-safe LRU cache of regions keyed by case id."""
+    """A small thread-safe LRU cache of regions keyed by case id; a region being loaded is
+    loaded once however many requests ask for it, and the next case can be loaded ahead."""
 
-    def __init__(self, size: int = 16) -> None:
-        """Keep at most ``size`` regions."""
+    def __init__(self, size: int = 16, prefetch_queue: int = 4) -> None:
+        """Keep at most ``size`` regions; at most ``prefetch_queue`` loads waiting ahead."""
         self.size = size
+        self.prefetch_queue = prefetch_queue
+        self.loads = 0  # regions read from disk (tests and benchmarks read it)
         self._items: OrderedDict[int, Region] = OrderedDict()
+        self._loading: dict[int, Future[Region]] = {}
+        self._queued = 0
         self._lock = threading.Lock()
+        self._ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch")
 
-    def get(self, case_id: int, load: object) -> Region:
+    def get(self, case_id: int, load: Callable[[], Region]) -> Region:
         """The region of ``case_id``, loaded with ``load()`` on a miss."""
         with self._lock:
             if case_id in self._items:
                 self._items.move_to_end(case_id)
                 return self._items[case_id]
-        region = load()  # type: ignore[operator]
+            future = self._loading.get(case_id)
+            owner = future is None
+            if future is None:
+                future = self._loading[case_id] = Future()
+        if not owner:
+            return future.result()
+        try:
+            region = load()
+        except BaseException as exc:
+            future.set_exception(exc)
+            raise
+        finally:
+            with self._lock:
+                self._loading.pop(case_id, None)
         with self._lock:
+            self.loads += 1
             self._items[case_id] = region
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
+        future.set_result(region)
         return region
+
+    def prefetch(self, case_id: int, load: Callable[[], Region]) -> Future[Region] | None:
+        """Load ``case_id`` in the background unless cached, loading or the queue is full."""
+        with self._lock:
+            if (case_id in self._items or case_id in self._loading
+                    or self._queued >= self.prefetch_queue):
+                return None
+            self._queued += 1
+
+        def run() -> Region:
+            with self._lock:
+                self._queued -= 1
+            return self.get(case_id, load)
+
+        return self._ahead.submit(run)
+
+    def close(self) -> None:
+        """Stop the background loader (waiting loads are dropped)."""
+        self._ahead.shutdown(wait=False, cancel_futures=True)
 
 
 def _box(lo: np.ndarray, hi: np.ndarray, margin: np.ndarray, shape: tuple[int, ...]) -> Box:

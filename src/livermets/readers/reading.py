@@ -50,6 +50,16 @@ def current_assignment(db: Session, reader: User, session: ReadingSession) -> As
         Assignment.id.not_in(rated)).order_by(Assignment.position).limit(1))
 
 
+def next_assignment(db: Session, reader: User, session: ReadingSession,
+                    current: Assignment) -> Assignment | None:
+    """The unrated case that follows ``current`` in the reader's order, if any."""
+    rated = select(Rating.assignment_id)
+    return db.scalar(select(Assignment).where(
+        Assignment.reader_id == reader.id, Assignment.session_id == session.id,
+        Assignment.position > current.position, Assignment.id.not_in(rated))
+        .order_by(Assignment.position).limit(1))
+
+
 def parse_rating(value: Any, scale: str) -> float:
     """A rating on the study's scale, or HTTP 422."""
     if isinstance(value, bool):

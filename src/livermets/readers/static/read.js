@@ -147,9 +147,13 @@
     }
     if (typing) return;
     if (STEPS[e.key]) { e.preventDefault(); setSlice(state.slice + STEPS[e.key]); return; }
-    if (scale === "five-point" && /^[1-5]$/.test(e.key)) {
+    if (!/^[1-5]$/.test(e.key)) return;
+    e.preventDefault();
+    if (scale === "five-point") {
       var radio = document.getElementById("rating-" + e.key);
-      if (radio) { e.preventDefault(); radio.checked = true; }
+      if (radio) radio.checked = true;
+    } else {  // probability scale: the middle of the key's fifth (1 = 10 ... 5 = 90), editable
+      document.getElementById("rating").value = String(20 * +e.key - 10);
     }
   });
   form.addEventListener("submit", function () {
