@@ -1,6 +1,7 @@
 """Reader-study server: N simulated readers rate concurrently on loopback (p50/p95 per request
 kind, ratings acknowledged vs stored), then another reader's latency while a flood of concurrent
-wrong-password logins runs (the hashing pool and login limits bound it). Nothing is asserted.
+wrong-password logins runs (the hashing pool and login limits bound it). The server is
+`livermets readers serve` in its own process, as users run it. Nothing is asserted.
 Usage: python benchmarks/readers.py [--readers 50] [--ratings 10] [--flood 30] [--db URL]."""
 
 from __future__ import annotations
@@ -8,6 +9,8 @@ from __future__ import annotations
 import argparse
 import os
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -52,8 +55,27 @@ def _percentiles(values: list[float]) -> tuple[float, float]:
     return 1000 * float(np.percentile(values, 50)), 1000 * float(np.percentile(values, 95))
 
 
+def _flood(url: str, user: str, n_flood: int, attempts: int, codes) -> None:
+    """``n_flood`` threads, each trying ``attempts`` wrong passwords (odd ones: unknown users)."""
+    import httpx
+
+    def one(k: int) -> None:
+        with httpx.Client(base_url=url, timeout=300) as c:
+            for j in range(attempts):
+                codes.put(_login(c, f"nobody{k}-{j}" if k % 2 else user, "wrong-guess"))
+
+    threads = [threading.Thread(target=one, args=(k,)) for k in range(n_flood)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
 def login_flood(url: str, user: tuple[str, str], n_flood: int, attempts: int = 4) -> pd.DataFrame:
-    """``/api/me`` latency of a logged-in reader, idle and during ``n_flood`` concurrent floods."""
+    """``/api/me`` latency of a logged-in reader, idle and while ``n_flood`` concurrent clients
+    (in a process of their own, so they do not slow the measuring client) try wrong logins."""
+    import multiprocessing
+
     import httpx
 
     def probe(client, n: int) -> list[float]:
@@ -64,84 +86,130 @@ def login_flood(url: str, user: tuple[str, str], n_flood: int, attempts: int = 4
             out.append(time.perf_counter() - start)
         return out
 
-    statuses: list[int] = []
-
-    def flood(k: int) -> None:
-        with httpx.Client(base_url=url, timeout=300) as c:
-            for j in range(attempts):
-                statuses.append(_login(c, f"nobody{k}-{j}" if k % 2 else user[0], "wrong-guess"))
-
+    context = multiprocessing.get_context("spawn")
+    codes = context.Queue()
     with httpx.Client(base_url=url, timeout=300) as reader:
         _login(reader, *user)
-        idle = probe(reader, 60)
-        threads = [threading.Thread(target=flood, args=(k,)) for k in range(n_flood)]
+        idle = probe(reader, 300)
+        flooder = context.Process(target=_flood, args=(url, user[0], n_flood, attempts, codes))
         start = time.perf_counter()
-        for t in threads:
-            t.start()
+        flooder.start()
         during: list[float] = []
-        while any(t.is_alive() for t in threads):
+        while flooder.is_alive():
             during += probe(reader, 5)
         flood_s = time.perf_counter() - start
-        for t in threads:
-            t.join()
+        flooder.join()
+    statuses = [codes.get() for _ in range(codes.qsize())]
     (i50, i95), (f50, f95) = _percentiles(idle), _percentiles(during)
-    codes = ", ".join(f"{c}: {statuses.count(c)}" for c in sorted(set(statuses)))
+    answers = ", ".join(f"{c}: {statuses.count(c)}" for c in sorted(set(statuses)))
     print(f"login flood: {n_flood} clients x {attempts} wrong logins in {flood_s:.1f} s "
-          f"(answers {codes})")
+          f"(answers {answers})")
     return pd.DataFrame([{"phase": "idle", "n": len(idle), "p50_ms": i50, "p95_ms": i95},
                          {"phase": "login flood", "n": len(during), "p50_ms": f50,
                           "p95_ms": f95, "p95_vs_idle": f95 / i95}])
 
 
-def main() -> None:
-    """Run the benchmark and print the latency table."""
+def _serve(study: Path, db: str, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+    """`livermets readers serve` in its own process (as users run it); the process and URL."""
     import httpx
-    import uvicorn
 
-    from livermets.readers import create_app, export_ratings, load_study_file
-    from livermets.readers.server import uvicorn_config
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-c", "from livermets.cli.main import main; main()", "readers",
+         "serve", "--study", str(study), "--db", db, "--port", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        if server.poll() is not None:
+            raise SystemExit(f"the server stopped: {server.stderr.read()}")
+        try:
+            if httpx.get(f"{url}/login", timeout=2).status_code == 200:
+                return server, url
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit("the server did not start in 120 s")
+        time.sleep(0.2)
+
+
+def _memory_mb(pid: int) -> tuple[float, float]:
+    """Resident and peak resident memory (MB) of a process (Linux /proc)."""
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text()
+                  .splitlines() if ":" in line)
+    return (int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024)
+
+
+def main() -> None:
+    """Run the benchmark and print the tables."""
+    import httpx
+
+    from livermets.readers import export_ratings
+    from livermets.readers.server import masked_url
     from livermets.readers.simulate import run_load
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--readers", type=int, default=50)
     parser.add_argument("--ratings", type=int, default=10)
     parser.add_argument("--flood", type=int, default=30, help="Concurrent login flooders.")
-    parser.add_argument("--db", default=None)
+    parser.add_argument("--db", default=None, help="Database URL (default: a new SQLite file); "
+                        "a PostgreSQL database is emptied first.")
     args = parser.parse_args()
-    os.environ.setdefault("LIVERMETS_READERS_ADMIN_PASSWORD", "benchmark-admin")
+    env = {**os.environ, "LIVERMETS_READERS_ADMIN_PASSWORD": "benchmark-admin-password",
+           "LIVERMETS_READERS_SECRET": "benchmark-secret-" + "x" * 32,
+           "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1] / "src"),
+                                          os.environ.get("PYTHONPATH", "")])}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         db = args.db or f"sqlite:///{root}/b.db"
-        app = create_app(load_study_file(_cohort(root)), db)
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", port, lifespan="off"))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        while not server.started:
-            time.sleep(0.05)
-        url = f"http://127.0.0.1:{port}"
-        readers = [(f"r{i:03d}", f"password-{i:03d}") for i in range(args.readers)]
-        with httpx.Client(base_url=url, timeout=300) as admin:
-            _login(admin, "admin", "benchmark-admin")
-            token = admin.get("/api/me").json()["csrf"]
-            created = admin.post("/admin/studies", data={
-                "name": "benchmark", "model": "m", "scale": "probability", "washout_days": "0",
-                "seed": "1", "readers": "\n".join(f"{u} {p}" for u, p in readers),
-                "csrf_token": token})
-            if created.status_code != 303:
-                raise SystemExit(f"creating the study failed: {created.text}")
-        result = run_load(url, readers, 0, args.ratings, images=True)
-        flood = login_flood(url, readers[0], args.flood)
-        server.should_exit = True
-        thread.join()
+        if db.startswith("postgresql"):
+            _empty_postgres(db)
+        server, url = _serve(_cohort(root), db, env)
+        try:
+            readers = [(f"r{i:03d}", f"password-{i:03d}") for i in range(args.readers)]
+            with httpx.Client(base_url=url, timeout=300) as admin:
+                _login(admin, "admin", env["LIVERMETS_READERS_ADMIN_PASSWORD"])
+                token = admin.get("/api/me").json()["csrf"]
+                created = admin.post("/admin/studies", data={
+                    "name": "benchmark", "model": "m", "scale": "probability",
+                    "washout_days": "0", "seed": "1",
+                    "readers": "\n".join(f"{u} {p}" for u, p in readers), "csrf_token": token})
+                if created.status_code != 303:
+                    raise SystemExit(f"creating the study failed: {created.text}")
+            memory = [("after study creation", *_memory_mb(server.pid))]
+            result = run_load(url, readers, 0, args.ratings, images=True)
+            memory.append(("after the readers", *_memory_mb(server.pid)))
+            flood = login_flood(url, readers[0], args.flood)
+            memory.append(("after the login flood", *_memory_mb(server.pid)))
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
         stored = len(export_ratings(db, root / "ratings.csv"))
+    print(f"server: livermets readers serve in its own process, database {masked_url(db)}, "
+          f"{os.cpu_count()} CPU cores")
     print(f"{args.readers} readers x up to {args.ratings} ratings in {result.wall_s:.1f} s "
           f"({result.ratings / result.wall_s:.1f} ratings/s): {result.ratings} acknowledged, "
           f"{stored} stored, {result.ratings - stored} lost, {len(result.errors)} errors")
     print(result.table().round(1).to_string(index=False))
     print(flood.round(2).to_string(index=False))
+    print(pd.DataFrame(memory, columns=["server memory", "rss_mb", "peak_rss_mb"])
+          .round(0).to_string(index=False))
+
+
+def _empty_postgres(url: str) -> None:
+    """Drop the reader-study tables of a PostgreSQL database (a fresh benchmark)."""
+    from sqlalchemy import text
+
+    from livermets.readers.db import make_engine
+    from livermets.readers.models import Base
+
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        Base.metadata.drop_all(conn)
+        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    engine.dispose()
 
 
 if __name__ == "__main__":

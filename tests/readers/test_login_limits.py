@@ -4,6 +4,7 @@ equal work for unknown users."""
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import threading
 import time
@@ -188,3 +189,21 @@ def test_burst_on_one_account_is_cut_off(make_live):
     live = make_live(passwords=Passwords(hasher, workers=1))
     statuses = asyncio.run(_flood(live.url, 12, "wrong-password-1", same_user=True))
     assert statuses.count(401) == 5 and statuses.count(429) == 7 and hasher.calls == 5
+
+
+@pytest.mark.skipif(not hasattr(os, "setpriority"), reason="per-thread nice is Linux only")
+def test_hashing_threads_run_below_request_handlers():
+    """The hashing pool's threads (and argon2's lane threads, which inherit it) are niced by
+    HASH_NICE relative to the server, so a login flood yields the CPU to other requests."""
+    from livermets.readers.auth import HASH_NICE
+
+    def nice_here() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    passwords = Passwords(PasswordHasher(time_cost=1, memory_cost=256, parallelism=1))
+    try:
+        inside = passwords._pool.submit(nice_here).result()
+        assert inside == min(19, nice_here() + HASH_NICE)
+        assert passwords.verify_sync(passwords.hasher.hash("right-password"), "right-password")
+    finally:
+        passwords.close()

@@ -19,6 +19,7 @@ from livermets.errors import ConfigError
 ROLES = ("admin", "reader")
 MIN_PASSWORD = 12
 MAX_PASSWORD = 1024
+HASH_NICE = 10  # hashing threads run this much nicer than the request handlers (Linux)
 USERNAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-@")
 
 
@@ -35,6 +36,17 @@ def check_new_password(password: str) -> str:
     return password
 
 
+def _lower_priority() -> None:
+    """Make this pool thread (and argon2's lane threads, which inherit it) yield the CPU to
+    request handling, so a login flood cannot raise other users' latency much."""
+    try:
+        me = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, me, min(19, os.getpriority(os.PRIO_PROCESS, me)
+                                              + HASH_NICE))
+    except (AttributeError, OSError):  # not Linux, or not permitted: keep the normal priority
+        pass
+
+
 class Passwords:
     """argon2id hashing on a bounded pool of its own, so logins cannot starve other requests."""
 
@@ -42,7 +54,8 @@ class Passwords:
                  max_waiting: int = 256) -> None:
         self.hasher = hasher or PasswordHasher()
         self.workers = workers or max(1, (os.cpu_count() or 2) // 2)
-        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="argon2")
+        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="argon2",
+                                        initializer=_lower_priority)
         self._slots = threading.BoundedSemaphore(max_waiting)
         # unknown users are checked against this, so they take as long as known ones
         self.dummy_hash = self.hasher.hash(secrets.token_urlsafe(16))
