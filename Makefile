@@ -22,11 +22,11 @@ $(BIN)/python:
 # torch first, alone and pinned (a CPU wheel from local disk); then the rest holding it.
 $(STAMP_DEMO): $(BIN)/python pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet $(TORCH)
-	$(BIN)/pip install --quiet -c constraints.txt -e .
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[deep,explain]"
 	touch $@
 
 $(STAMP_TEST): $(STAMP_DEMO)
-	$(BIN)/pip install --quiet -c constraints.txt -e ".[test,totalseg,pg,ibsi,tracking]"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[test,deep,explain,readers,totalseg,pg,ibsi,tracking]"
 	touch $@
 
 install: $(STAMP_DEMO)

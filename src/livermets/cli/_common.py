@@ -8,6 +8,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from typer.core import TyperGroup
 
 from livermets.errors import LivermetsError
@@ -22,10 +23,27 @@ class LivermetsGroup(TyperGroup):
     def invoke(self, ctx: Any) -> Any:
         """Run the command; print user errors without a traceback."""
         try:
-            return super().invoke(ctx)
+            try:
+                return super().invoke(ctx)
+            except ModuleNotFoundError as exc:
+                raise missing_extra_error(exc) from exc
         except LivermetsError as exc:
-            err_console.print(f"[bold red]Error:[/] {exc}", highlight=False, soft_wrap=True)
+            err_console.print(f"[bold red]Error:[/] {escape(str(exc))}", highlight=False,
+                              soft_wrap=True)
             raise typer.Exit(code=exc.exit_code) from None
+
+
+def missing_extra_error(exc: ModuleNotFoundError) -> Exception:
+    """A MissingExtraError when ``exc`` is a module of an optional livermets part, else ``exc``."""
+    from livermets._extras import EXTRAS, MissingExtraError, install_hint
+
+    top = (exc.name or "").split(".")[0]
+    for extra, modules in EXTRAS.items():
+        if top in modules:
+            return MissingExtraError(
+                f"this command needs the optional package {top!r} (livermets[{extra}]), which "
+                f"is not installed. Install it with: {install_hint(extra)}")
+    return exc
 
 
 def new_app(help_text: str) -> typer.Typer:

@@ -15,8 +15,9 @@ def demo(
     patients: int = typer.Option(40, "--patients", help="Number of synthetic patients."),
     seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same results)."),
     workers: int | None = typer.Option(None, "--workers", help="Processes (default: all cores)."),
-    cnn: bool = typer.Option(
-        True, "--cnn/--no-cnn", help="Train the small CNN (DenseNet-121, 64 px) on lesion crops."
+    cnn: bool | None = typer.Option(
+        None, "--cnn/--no-cnn", help="Train the small CNN (DenseNet-121, 64 px) on lesion crops "
+        "(default: when livermets[deep] is installed)."
     ),
     segment: bool = typer.Option(
         False, "--segment", help="Also train the MONAI segmenter and add the segmentation QA."
@@ -24,9 +25,22 @@ def demo(
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary (no progress)."),
 ) -> None:
     """Make the built-in synthetic cohort and run the whole study on it (DIR/report.html)."""
+    from rich.markup import escape
+
+    from livermets._extras import available, install_hint, require
     from livermets.demo import run_demo
 
     check_output_folder(out)
+    if segment:
+        require("deep", "--segment (the MONAI segmenter)")
+    if cnn:
+        require("deep", "--cnn (the lesion-crop CNN)")
+    elif cnn is None:
+        cnn = available("deep")
+        if not cnn and not as_json:
+            err_console.print("[bold]demo:[/] " + escape(
+                "the CNN is skipped: livermets[deep] is not installed "
+                f"({install_hint('deep')})"))
 
     result = run_demo(
         out,

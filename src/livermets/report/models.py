@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from livermets._extras import available, install_hint
 from livermets.errors import LivermetsError
 from livermets.report.document import Report, Section, figure_png
 from livermets.study.metrics import averaged
@@ -210,7 +211,10 @@ def shap_section(section: Section, result: Any, model: str) -> None:
     dev = result.data.subset(result.development)
     X = dev.X[dev.columns_for(final.fit.spec)]
     explain = result.config.explain
-    if explain.shap and final.spec.inputs == "radiomics":
+    if explain.shap and final.spec.inputs == "radiomics" and not available("explain"):
+        section.note(f"SHAP summary not drawn: the optional package shap is not installed "
+                     f"({install_hint('explain')}).")
+    elif explain.shap and final.spec.inputs == "radiomics":
         import shap
 
         values, inputs, kind = shap_values(final.fit.pipeline, X, result.config.seed,
