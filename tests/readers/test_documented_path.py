@@ -4,6 +4,7 @@ readers in headless Chromium (keyboard rating), `readers export`, then `stats mr
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -24,6 +25,7 @@ from typer.testing import CliRunner
 import livermets
 from livermets.cli.main import app as main_app
 from tests.readers.conftest import CHROMIUM_ARGS, free_port
+from tests.readers.test_browser import _login, _wait
 
 DOCS = Path(__file__).parents[2] / "docs" / "readers.md"
 READERS = {"ines": "ines-password-1", "omar": "omar-password-2"}
@@ -47,21 +49,6 @@ def _command(commands: list[str], prefix: str) -> list[str]:
     """The documented command starting with ``prefix``, split like a shell would."""
     (line,) = [c for c in commands if c.startswith(prefix)]
     return shlex.split(line)[1:]
-
-
-def _wait(page, expression: str, timeout: float = 20.0) -> None:
-    """Poll a JavaScript expression (wait_for_function needs eval, which the CSP forbids)."""
-    deadline = time.monotonic() + timeout
-    while not page.evaluate(expression):
-        assert time.monotonic() < deadline, f"timed out waiting for {expression}"
-        time.sleep(0.03)
-
-
-def _login(page, url: str, user: str, password: str) -> None:
-    page.goto(f"{url}/login")
-    page.fill("#username", user)
-    page.fill("#password", password)
-    page.click("#login")
 
 
 def _read_by_keyboard(page, url: str, reader: str, index: int, given: list[dict]) -> None:
@@ -127,11 +114,9 @@ def test_documented_path_from_demo_to_mrmc(demo_folder, monkeypatch):
         deadline = time.monotonic() + 60
         while True:
             assert server.poll() is None, server.stdout.read()
-            try:
+            with contextlib.suppress(httpx.TransportError):  # not listening yet
                 if httpx.get(f"{url}/login", timeout=2).status_code == 200:
                     break
-            except httpx.TransportError:
-                pass
             assert time.monotonic() < deadline, "the server did not start"
             time.sleep(0.2)
         with sync_playwright() as p:
