@@ -14,7 +14,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
                 "multipart", "httpx"),
 }
 TORCH_HINT = ("torch first, pinned: pip install torch==2.13.0 (a CPU build), then "
-              "pip install 'livermets[deep]' -c constraints.txt")
+              "pip install torch==2.13.0 'livermets[deep]' (the pin keeps that torch)")
 
 
 class MissingExtraError(LivermetsError):

@@ -64,8 +64,8 @@ def test_combined_model_uses_an_out_of_fold_rad_score(clinical):
 def test_nomogram_points_reproduce_the_model_probability(clinical):
     X, y = clinical
     model = ClinicalLogit(selection="none").fit(X, y)
-    coefs = model.result_.params.drop("const")
-    intercept = float(model.result_.params["const"])
+    coefs = model.params_.drop("const")
+    intercept = float(model.params_["const"])
     scales = nomogram_scales(coefs, intercept, X)
     assert scales["max_total"] == pytest.approx(100 + 100 * abs(coefs["age"]) * np.ptp(X["age"])
                                                 / (abs(coefs["cea"]) * np.ptp(X["cea"])))

@@ -207,3 +207,17 @@ def test_hashing_threads_run_below_request_handlers():
         assert passwords.verify_sync(passwords.hasher.hash("right-password"), "right-password")
     finally:
         passwords.close()
+
+
+def test_default_hashing_is_owasp_argon2id_on_one_lane():
+    """One lane per hash (OWASP's 19 MiB, t=2, p=1): a hash occupies one core, not all of them;
+    hashes made with the library's older default (64 MiB, t=3, p=4) still verify."""
+    passwords = Passwords()
+    try:
+        stored = passwords.hash("a-long-enough-password")
+        assert stored.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+        old = PasswordHasher(memory_cost=65536, time_cost=3, parallelism=4).hash("old-password-1")
+        assert passwords.verify_sync(old, "old-password-1")
+        assert not passwords.verify_sync(old, "old-password-2")
+    finally:
+        passwords.close()

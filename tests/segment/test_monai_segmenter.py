@@ -20,7 +20,7 @@ from livermets.segment import dice
 from tests.helpers import make_cohort
 
 TRAIN_ARGS = [
-    "--patch", "8,32,32", "--spacing", "1.6,1.6,2.5", "--filters", "8,16,32",
+    "--patch", "32,32,8", "--spacing", "1.6,1.6,2.5", "--filters", "8,16,32",
     "--iterations", "40", "--learning-rate", "0.01", "--threads", "1", "--seed", "1",
 ]  # fmt: skip
 
@@ -61,6 +61,8 @@ def test_training_writes_a_model_and_beats_trivial_masks(trained):
     manifest, folder = trained
     config = json.loads((folder / "model.json").read_text())
     assert config["classes"] == ["background", "liver", "lesion"]
+    # --patch 32,32,8 is x,y,z like --spacing; the model stores arrays' (z, y, x) order
+    assert config["settings"]["patch_size"] == [8, 32, 32]
     assert len(config["history"]["loss"]) == 40
     assert np.mean(config["history"]["loss"][-10:]) < np.mean(config["history"]["loss"][:10])
     model = SegmenterModel.load(folder)
@@ -171,7 +173,8 @@ def test_segment_cli_errors_write_nothing(app, tmp_path, args, message):
 def test_train_cli_rejects_bad_settings(app, tmp_path):
     manifest = make_cohort(tmp_path / "cohort", 1)
     code, output = invoke(app, "segment", "train", manifest, "--out", tmp_path / "m",
-                          "--network", "unet", "--patch", "10,32,32", "--filters", "8,16,32",
+                          "--network", "unet", "--patch", "32,32,10", "--filters", "8,16,32",
                           "--iterations", "1")  # fmt: skip
     assert code == 2 and "divisible by 4" in output
+    assert "(32, 32, 10) (x, y, z)" in " ".join(output.split())  # the order the user typed
     assert not (tmp_path / "m").exists()

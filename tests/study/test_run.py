@@ -124,7 +124,7 @@ def test_predict_refuses_features_extracted_with_other_params(finished, app, tmp
     card["radiomics"] = {"params_hash": "abc123", "engine_version": "pyradiomics 3.0.1"}
     tampered = tmp_path / "model"
     tampered.mkdir()
-    (tampered / "model.joblib").write_bytes((model / "model.joblib").read_bytes())
+    (tampered / "model.skops").write_bytes((model / "model.skops").read_bytes())
     (tampered / "card.json").write_text(json.dumps(card))
     frame = pd.read_parquet(write_table(tmp_path / "new.parquet", n_patients=4, seed=2))
     frame["params_hash"] = "ffff0000"
@@ -133,7 +133,7 @@ def test_predict_refuses_features_extracted_with_other_params(finished, app, tmp
                           tmp_path / "p.csv")
     assert code == 2
     assert "params_hash ['ffff0000']" in output and "abc123" in output
-    (tampered / "model.joblib").write_bytes(b"not a model")
+    (tampered / "model.skops").write_bytes(b"not a model")
     code, output = invoke(app, "predict", tampered, tmp_path / "new.parquet", "--out",
                           tmp_path / "p.csv")
     assert code == 2 and "does not match the hash in its card" in output

@@ -59,7 +59,7 @@ def test_a_study_run_is_logged_to_mlflow_and_reads_back(study_dir):
     top = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"metrics.json", "predictions.parquet", "report.html", "models"} <= top
     model = {a.path for a in client.list_artifacts(run.info.run_id, "models/lr")}
-    assert model == {"models/lr/card.json", "models/lr/model.joblib"}
+    assert model == {"models/lr/card.json", "models/lr/model.skops"}
     card = json.loads(Path(client.download_artifacts(run.info.run_id, "models/lr/card.json",
                                                      str(study_dir))).read_text())
     assert card == json.loads((study_dir / "out" / "models" / "lr" / "card.json").read_text())

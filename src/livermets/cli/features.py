@@ -42,7 +42,7 @@ def _progress_callback(progress: Progress, n_patients: int) -> Any:
 def features(
     manifest: Path = typer.Argument(..., help="Cohort manifest CSV."),
     params_file: Path = typer.Option(
-        ..., "--params", help="Radiomics parameter YAML (see docs/radiomics.md)."
+        ..., "--params", help="Radiomics parameter YAML (see `livermets docs radiomics`)."
     ),
     out: Path = typer.Option(..., "--out", help="Features table: .parquet or .csv."),
     level: str = typer.Option(

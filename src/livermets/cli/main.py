@@ -17,6 +17,7 @@ from livermets.cli import synth as synth_cli
 from livermets.cli._common import console, new_app
 from livermets.cli.cohort import validate
 from livermets.cli.demo import demo
+from livermets.cli.docs import docs
 from livermets.cli.lesions import lesions
 
 app = new_app(
@@ -34,6 +35,7 @@ app.add_typer(datasets_cli.app, name="datasets")
 app.add_typer(report_cli.app, name="report")
 readers_cli.register(app)
 app.add_typer(stats_cli.app, name="stats")
+app.command("docs")(docs)
 
 
 def _version(value: bool) -> None:

@@ -18,7 +18,9 @@ def register(app: typer.Typer) -> None:
 
     @readers.command("serve")
     def serve(
-        study: Path = typer.Option(..., "--study", help="READER_STUDY.yaml (see docs/readers.md)."),
+        study: Path = typer.Option(
+            ..., "--study", help="READER_STUDY.yaml (`livermets docs readers`)."
+        ),
         db: str = typer.Option(DEFAULT_DB, "--db", help="sqlite:///FILE.db or postgresql://..."),
         host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
         port: int = typer.Option(8000, "--port", help="Port to listen on."),

@@ -137,7 +137,7 @@ def train(
     manifest: Path = typer.Argument(..., help="Annotated cohort manifest CSV."),
     out: Path = typer.Option(..., "--out", help="Model folder to write (model.pt, model.json)."),
     network: str = typer.Option("dynunet", "--network", help="dynunet | unet."),
-    patch: str = typer.Option("32,96,96", "--patch", help="Patch size z,y,x (voxels)."),
+    patch: str = typer.Option("96,96,32", "--patch", help="Patch size x,y,z (voxels)."),
     spacing: str = typer.Option("auto", "--spacing", help="Grid spacing x,y,z mm, or auto."),
     filters: str = typer.Option("16,32,64,128,256", "--filters", help="Widths per level."),
     iterations: int = typer.Option(2000, "--iterations", help="Training iterations."),
@@ -163,7 +163,7 @@ def train(
     check_output_folder(out)
     settings = SegmenterSettings(
         network=network,
-        patch_size=_numbers(patch, int, "--patch", 3),  # type: ignore[arg-type]
+        patch_size=_numbers(patch, int, "--patch", 3)[::-1],  # type: ignore[index]  # x,y,z -> z,y,x
         spacing=_numbers(spacing, float, "--spacing", 3),  # type: ignore[arg-type]
         filters=_numbers(filters, int, "--filters"),  # type: ignore[arg-type]
         iterations=iterations,

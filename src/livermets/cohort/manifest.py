@@ -167,7 +167,8 @@ def load_manifest(path: str | Path) -> Manifest:
     if "patient_id" not in table.columns:
         raise ManifestError(
             f"manifest {path} has no 'patient_id' column (columns: {list(table.columns)}). "
-            "Add one; see DESIGN.md for the manifest columns."
+            "Add one: a manifest has patient_id, image (or image_<phase> per phase) and the mask "
+            f"columns {', '.join(MASK_COLUMNS)}; the rest are clinical variables."
         )
     if table.empty:
         raise ManifestError(f"manifest {path} has no rows.")

@@ -30,17 +30,22 @@ class WeightedCrossEntropy(nn.Module):
 
 
 class FocalLoss(nn.Module):
-    """Focal loss: mean of -alpha_y (1 - p_y)^gamma log p_y."""
+    """Focal loss: batch mean of -alpha_y (1 - p_y)^gamma log p_y (MONAI's softmax form)."""
 
     def __init__(self, gamma: float = 2.0, alpha: torch.Tensor | None = None) -> None:
         super().__init__()
+        from monai.losses import FocalLoss as MonaiFocalLoss
+
         self.gamma = gamma
         self.register_buffer("alpha", alpha if alpha is not None else None)
+        # per-class terms, summed over classes here: MONAI's "mean" would also divide by K
+        self.focal = MonaiFocalLoss(gamma=gamma, use_softmax=True, to_onehot_y=True,
+                                    reduction="none")
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Loss of ``logits`` [B, K] against integer ``target`` [B]."""
-        log_p = F.log_softmax(logits.float(), dim=1).gather(1, target[:, None]).squeeze(1)
-        loss = -((1.0 - log_p.exp()) ** self.gamma) * log_p
+        per_class = self.focal(logits.float(), target[:, None])
+        loss = per_class.sum(dim=1)
         if self.alpha is not None:
             loss = loss * self.alpha[target]
         return loss.mean()

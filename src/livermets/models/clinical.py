@@ -93,17 +93,31 @@ class ClinicalLogit(ClassifierMixin, BaseEstimator):
             raise DataError("the clinical logistic model is for binary outcomes only.")
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         self.selected_ = self._choose(X, (y == self.classes_[1]).astype(int))
-        self.result_ = _logit_fit(X[self.selected_], (y == self.classes_[1]).astype(int))
-        self.table_ = odds_ratio_table(self.result_)
+        result = _logit_fit(X[self.selected_], (y == self.classes_[1]).astype(int))
+        # numbers only: statsmodels' result object holds every training row, and a frozen
+        # model must not carry patient data
+        self.intercept_ = float(result.params["const"])
+        self.coef_ = result.params[self.selected_].to_numpy(dtype=float)
+        self.odds_ratios_ = {k: v.tolist() for k, v in odds_ratio_table(result).items()}
         return self
+
+    @property
+    def params_(self) -> pd.Series:
+        """Intercept (``const``) and coefficients of the multivariable model."""
+        check_is_fitted(self, "coef_")
+        return pd.Series([self.intercept_, *self.coef_], index=["const", *self.selected_])
+
+    @property
+    def table_(self) -> pd.DataFrame:
+        """Odds ratios with Wald CIs and p-values of the multivariable model."""
+        check_is_fitted(self, "odds_ratios_")
+        return pd.DataFrame(self.odds_ratios_)
 
     def decision_function(self, X: pd.DataFrame) -> np.ndarray:
         """Linear predictor (log-odds)."""
-        check_is_fitted(self, "result_")
+        check_is_fitted(self, "coef_")
         X = pd.DataFrame(X, columns=self.feature_names_in_)
-        params = self.result_.params
-        return params["const"] + X[self.selected_].astype(float).to_numpy() @ params[
-            self.selected_].to_numpy()
+        return self.intercept_ + X[self.selected_].astype(float).to_numpy() @ self.coef_
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Probabilities of both classes."""

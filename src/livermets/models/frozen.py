@@ -19,7 +19,11 @@ from livermets._atomic import atomic_path, write_text
 from livermets.errors import DataError, InputFileError
 
 CARD = "card.json"
-MODEL = "model.joblib"
+MODEL = "model.skops"  # skops: loading cannot run code, unlike a pickle
+LEGACY_MODEL = "model.joblib"  # folders written before skops (a pickle: trusted sources only)
+# types a model file may ask to build: livermets' own steps and the libraries they wrap
+TRUSTED_MODULES = ("livermets", "sklearn", "imblearn", "numpy", "scipy", "xgboost", "lightgbm",
+                   "pandas", "statsmodels", "builtins", "collections", "functools", "copyreg")
 PACKAGES = ("numpy", "pandas", "scikit-learn", "imbalanced-learn", "xgboost-cpu", "lightgbm",
             "statsmodels", "optuna", "shap")
 
@@ -45,12 +49,14 @@ def file_sha256(path: Path) -> str:
 
 
 def save_model(folder: Path, pipeline: Any, card: dict[str, Any]) -> Path:
-    """Write ``model.joblib`` and ``card.json`` (with the model file's hash) atomically."""
+    """Write ``model.skops`` and ``card.json`` (with the model file's hash) atomically."""
+    import skops.io as sio
+
     folder.mkdir(parents=True, exist_ok=True)
     with atomic_path(folder / MODEL) as tmp:
-        joblib.dump(pipeline, tmp)
-    card = {**card, "model_file": MODEL, "model_sha256": file_sha256(folder / MODEL),
-            "versions": package_versions()}
+        sio.dump(pipeline, tmp)
+    card = {**card, "model_file": MODEL, "model_format": "skops",
+            "model_sha256": file_sha256(folder / MODEL), "versions": package_versions()}
     write_text(folder / CARD, json.dumps(card, indent=2, default=str, allow_nan=False))
     return folder
 
@@ -86,7 +92,30 @@ def load_model(folder: str | Path) -> FrozenModel:
         raise DataError(
             f"{path} does not match the hash in its card (edited or corrupted); re-run the study."
         )
-    return FrozenModel(folder, card, joblib.load(path))
+    if path.suffix == ".skops":
+        return FrozenModel(folder, card, _load_skops(path))
+    return FrozenModel(folder, card, joblib.load(path))  # a legacy pickle whose hash matched
+
+
+def untrusted_types(path: Path) -> list[str]:
+    """Types in a skops file outside livermets and the libraries its models are made of."""
+    import skops.io as sio
+
+    return [name for name in sio.get_untrusted_types(file=path)
+            if name.split(".", 1)[0] not in TRUSTED_MODULES]
+
+
+def _load_skops(path: Path) -> Any:
+    """Load a skops model file, refusing types no livermets model is made of."""
+    import skops.io as sio
+
+    foreign = untrusted_types(path)
+    if foreign:
+        raise DataError(
+            f"{path} asks to build types that no livermets model uses: {foreign[:10]}. It was "
+            "not written by livermets; it is not loaded."
+        )
+    return sio.load(path, trusted=sio.get_untrusted_types(file=path))
 
 
 def encode_clinical(table: pd.DataFrame, encoding: dict[str, list[str]]) -> pd.DataFrame:

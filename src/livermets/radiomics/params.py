@@ -303,7 +303,7 @@ def params_from_dict(data: dict[str, Any], source: str = "parameters") -> Radiom
     except ValidationError as exc:
         raise ConfigError(
             f"{source} is not a valid radiomics parameter file:\n{_format_errors(exc)}\n"
-            "See docs/radiomics.md for the schema."
+            "See `livermets docs radiomics` for the schema."
         ) from None
 
 
@@ -312,8 +312,8 @@ def load_params(path: str | Path) -> RadiomicsParams:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(
-            f"parameter file {path} does not exist. Write one (see docs/radiomics.md) or use "
-            f"a preset: {preset_names()}."
+            f"parameter file {path} does not exist. Write one (see `livermets docs radiomics`) or "
+            f"use a preset: {preset_names()}."
         )
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))

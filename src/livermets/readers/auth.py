@@ -20,6 +20,9 @@ ROLES = ("admin", "reader")
 MIN_PASSWORD = 12
 MAX_PASSWORD = 1024
 HASH_NICE = 10  # hashing threads run this much nicer than the request handlers (Linux)
+# OWASP's argon2id setting (19 MiB, 2 passes, 1 lane): one hash keeps to one core, so a login flood
+# leaves the other cores to reading; hashes made with other settings still verify
+ARGON2 = {"memory_cost": 19456, "time_cost": 2, "parallelism": 1}
 USERNAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-@")
 
 
@@ -52,7 +55,7 @@ class Passwords:
 
     def __init__(self, hasher: PasswordHasher | None = None, workers: int | None = None,
                  max_waiting: int = 256) -> None:
-        self.hasher = hasher or PasswordHasher()
+        self.hasher = hasher or PasswordHasher(**ARGON2)
         self.workers = workers or max(1, (os.cpu_count() or 2) // 2)
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="argon2",
                                         initializer=_lower_priority)

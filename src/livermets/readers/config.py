@@ -58,7 +58,7 @@ def load_study_file(path: str | Path) -> ReaderStudyFile:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"reader-study file {path} does not exist; write one as in "
-                          "docs/readers.md.")
+                          "`livermets docs readers`.")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:

@@ -285,7 +285,7 @@ def clinical_section(section: Section, result: Any) -> None:
         section.table(_or_format(logit.table_), f"Multivariable logistic regression: {name} "
                       f"model (selection: {result.config.clinical.selection}).")
         if result.config.clinical.nomogram:
-            coefs = logit.result_.params.drop("const")
+            coefs = logit.params_.drop("const")
             frame = clin.fillna(clin.median())
             if hasattr(model, "clinical_"):
                 from livermets.models.clinical import rad_score
@@ -294,7 +294,7 @@ def clinical_section(section: Section, result: Any) -> None:
                 radiomics = model._split(Xd.fillna(Xd.median()))[0]
                 frame = frame.assign(rad_score=rad_score(
                     model.radiomics_.predict_proba(radiomics)[:, 1]))
-            fig = nomogram_figure(coefs, float(logit.result_.params["const"]), frame,
+            fig = nomogram_figure(coefs, float(logit.params_["const"]), frame,
                                   f"Nomogram: {name} model")
             section.figure(figure_png(fig), f"Nomogram of the {name} model: read each "
                            "predictor's points, add them, and read the predicted probability.")

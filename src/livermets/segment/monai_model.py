@@ -65,7 +65,9 @@ class SegmenterSettings:
                 "per lesion class of the lesion-label files."
             )
         if len(self.patch_size) != 3 or min(self.patch_size) < 4:
-            raise ConfigError(f"patch size must be 3 sizes >= 4 (z, y, x), got {self.patch_size}.")
+            raise ConfigError(
+                f"patch size must be 3 sizes >= 4 (x, y, z), got {self.patch_size[::-1]}."
+            )
         if self.spacing is not None and (len(self.spacing) != 3 or min(self.spacing) <= 0):
             raise ConfigError(f"spacing must be 3 positive values in mm, got {self.spacing}.")
         if len(self.filters) < 2 or min(self.filters) < 1:
@@ -83,7 +85,8 @@ class SegmenterSettings:
             if any(s % factor for s in self.patch_size):
                 raise ConfigError(
                     f"a UNet with {len(self.filters)} levels needs patch sizes divisible by "
-                    f"{factor}; got {self.patch_size}. Change --patch or --filters."
+                    f"{factor}; got {self.patch_size[::-1]} (x, y, z). Change --patch or "
+                    "--filters."
                 )
 
 
@@ -309,28 +312,52 @@ def _foreground_index(labels: np.ndarray, rng: np.random.Generator) -> dict[int,
     return out
 
 
-def sample_patch(
-    case: TrainingCase, patch: Sequence[int], rng: np.random.Generator, foreground: bool
-) -> tuple[np.ndarray, np.ndarray]:
-    """One (volume, labels) patch; centred on a voxel of a random foreground class if asked."""
-    shape = np.array(case.volume.shape)
-    patch_arr = np.array(patch)
-    if foreground and case.foreground:
-        cls = list(case.foreground)[rng.integers(len(case.foreground))]
-        centre = case.foreground[cls][rng.integers(len(case.foreground[cls]))]
-        start = centre - patch_arr // 2 + rng.integers(-patch_arr // 4, patch_arr // 4 + 1)
-    else:
-        start = np.array([rng.integers(min(0, s - p), max(0, s - p) + 1)
-                          for s, p in zip(shape, patch_arr, strict=True)])  # fmt: skip
-    start = np.clip(start, np.minimum(0, shape - patch_arr), np.maximum(0, shape - patch_arr))
-    volume = np.full(patch, case.volume.min(), dtype=np.float32)
-    labels = np.zeros(patch, dtype=np.int64)
-    src = tuple(slice(max(0, a), min(s, a + p)) for a, s, p in zip(start, shape, patch_arr,
-                                                                     strict=True))  # fmt: skip
-    dst = tuple(slice(sl.start - a, sl.stop - a) for sl, a in zip(src, start, strict=True))
-    volume[dst] = case.volume[src]
-    labels[dst] = case.labels[src]
-    return volume, labels
+class PatchSampler:
+    """Training patches from MONAI's croppers: centred on a voxel of a random foreground class
+    (``RandCropByLabelClasses``) or anywhere (``RandSpatialCrop``), padded to the patch size with
+    the volume's minimum (labels with background)."""
+
+    def __init__(self, patch: Sequence[int], n_classes: int, seed: int) -> None:
+        from monai.transforms import RandCropByLabelClasses, RandSpatialCrop
+
+        self.patch = tuple(int(p) for p in patch)
+        self.n_classes = n_classes
+        # background never chosen as a centre; a class absent from a case gets ratio 0 there
+        self.foreground = RandCropByLabelClasses(
+            self.patch, ratios=[0.0] + [1.0] * (n_classes - 1), num_classes=n_classes,
+            num_samples=1, allow_smaller=True, warn=False,
+        )
+        self.anywhere = RandSpatialCrop(self.patch, random_size=False)
+        self.foreground.set_random_state(seed)
+        self.anywhere.set_random_state(seed + 1)
+
+    def __call__(self, case: TrainingCase, foreground: bool) -> tuple[np.ndarray, np.ndarray]:
+        """One (volume, labels) patch of ``case``, (z, y, x)."""
+        volume, labels = case.volume[None], case.labels[None]
+        if foreground and case.foreground:
+            shape = case.volume.shape
+            empty = np.zeros(0, dtype=np.int64)
+            indices = [empty] + [
+                np.ravel_multi_index(tuple(case.foreground[c].T), shape)
+                if c in case.foreground else empty for c in range(1, self.n_classes)
+            ]  # fmt: skip
+            x = self.foreground(volume, label=labels, indices=indices)[0]
+            y = self.foreground(labels, label=labels, indices=indices, randomize=False)[0]
+        else:
+            self.anywhere.randomize(volume.shape[1:])
+            x = self.anywhere(volume, randomize=False)
+            y = self.anywhere(labels, randomize=False)
+        return (_pad(np.asarray(x)[0], self.patch, float(case.volume.min())).astype(np.float32),
+                _pad(np.asarray(y)[0], self.patch, 0).astype(np.int64))
+
+
+def _pad(array: np.ndarray, patch: tuple[int, ...], value: float) -> np.ndarray:
+    """``array`` padded (symmetrically, with ``value``) up to ``patch``."""
+    from monai.transforms import SpatialPad
+
+    if array.shape == patch:
+        return array
+    return np.asarray(SpatialPad(patch, value=value)(array[None]))[0]
 
 
 # ---------------------------------------------------------------- the model
@@ -510,6 +537,7 @@ def _train(
         optimiser, lambda it: (1 - it / settings.iterations) ** 0.9
     )
     loss_fn = DiceCELoss(to_onehot_y=True, softmax=True)
+    sampler = PatchSampler(settings.patch_size, len(classes), settings.seed)
     losses: list[float] = []
     started = time.perf_counter()
     network.train()
@@ -518,7 +546,7 @@ def _train(
         for _ in range(settings.batch_size):
             case = cases[rng.integers(len(cases))]
             fg = rng.random() < settings.foreground_fraction
-            x, y = sample_patch(case, settings.patch_size, rng, fg)
+            x, y = sampler(case, fg)
             x = x * rng.normal(1.0, 0.1) + rng.normal(0.0, 0.1)
             batch_x.append(x)
             batch_y.append(y)

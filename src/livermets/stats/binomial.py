@@ -1,4 +1,8 @@
-"""Binomial proportion CIs (Wilson, Clopper-Pearson, Agresti-Coull, Wald) and McNemar tests."""
+"""Binomial proportion CIs (Wilson, Clopper-Pearson, Agresti-Coull, Wald) and McNemar tests.
+
+Both are statsmodels' (identical to R's binom / mcnemar.test); this module checks inputs and
+names the methods as the reports do.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,14 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from scipy import stats as sps
 
 from livermets.errors import ConfigError, DataError
 from livermets.stats._validate import as_binary, check_level, same_length
 
 CiMethod = Literal["wilson", "clopper-pearson", "agresti-coull", "wald"]
 CI_METHODS: tuple[str, ...] = ("wilson", "clopper-pearson", "agresti-coull", "wald")
+_STATSMODELS_METHOD = {"wilson": "wilson", "clopper-pearson": "beta",
+                       "agresti-coull": "agresti_coull", "wald": "normal"}
 
 
 def proportion_ci(
@@ -25,26 +30,11 @@ def proportion_ci(
         return (float("nan"), float("nan"))
     if not 0 <= k <= n:
         raise DataError(f"successes ({k}) must lie between 0 and total ({n}).")
-    z = sps.norm.ppf(0.5 + level / 2)
-    p = k / n
-    if method == "wilson":
-        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-        half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-        lo, hi = centre - half, centre + half
-    elif method == "clopper-pearson":
-        alpha = 1 - level
-        lo = 0.0 if k == 0 else sps.beta.ppf(alpha / 2, k, n - k + 1)
-        hi = 1.0 if k == n else sps.beta.ppf(1 - alpha / 2, k + 1, n - k)
-    elif method == "agresti-coull":
-        n_t = n + z * z
-        p_t = (k + z * z / 2) / n_t
-        half = z * np.sqrt(p_t * (1 - p_t) / n_t)
-        lo, hi = p_t - half, p_t + half
-    elif method == "wald":
-        half = z * np.sqrt(p * (1 - p) / n)
-        lo, hi = p - half, p + half
-    else:
+    if method not in _STATSMODELS_METHOD:
         raise ConfigError(f"CI method must be one of {CI_METHODS}, got {method!r}.")
+    from statsmodels.stats.proportion import proportion_confint
+
+    lo, hi = proportion_confint(k, n, alpha=1 - level, method=_STATSMODELS_METHOD[method])
     return float(max(lo, 0.0)), float(min(hi, 1.0))
 
 
@@ -69,14 +59,15 @@ def mcnemar_test(b: int, c: int, *, exact: bool = False, correction: bool = True
     b, c = int(b), int(c)
     if b < 0 or c < 0:
         raise DataError("Discordant counts must be non-negative.")
+    if b + c == 0:  # no discordant pair: no evidence either way (statsmodels would give nan)
+        return McNemarResult(b, c, float("nan") if exact else 0.0, 1.0,
+                             "exact" if exact else "chi2")
+    from statsmodels.stats.contingency_tables import mcnemar
+
+    result = mcnemar([[0, b], [c, 0]], exact=exact, correction=correction)
     if exact:
-        p = 1.0 if b + c == 0 else float(min(1.0, 2 * sps.binom.cdf(min(b, c), b + c, 0.5)))
-        return McNemarResult(b, c, float("nan"), p, "exact")
-    if b + c == 0:
-        return McNemarResult(b, c, 0.0, 1.0, "chi2")
-    num = (abs(b - c) - (1 if correction else 0)) ** 2
-    stat = num / (b + c)
-    return McNemarResult(b, c, float(stat), float(sps.chi2.sf(stat, 1)),
+        return McNemarResult(b, c, float("nan"), float(result.pvalue), "exact")
+    return McNemarResult(b, c, float(result.statistic), float(result.pvalue),
                          "chi2-corrected" if correction else "chi2")
 
 

@@ -68,18 +68,15 @@ def compare_aucs(
 
 
 def holm_adjust(pvalues: Sequence[float] | np.ndarray) -> np.ndarray:
-    """Holm step-down adjusted p-values (as R's p.adjust(method = "holm"))."""
+    """Holm step-down adjusted p-values (statsmodels; as R's p.adjust(method = "holm"))."""
+    from statsmodels.stats.multitest import multipletests
+
     p = np.asarray(pvalues, dtype=float)
     if p.size == 0:
         return p
     if np.any(~np.isfinite(p)) or np.any((p < 0) | (p > 1)):
         raise DataError("p-values must be finite numbers between 0 and 1.")
-    order = np.argsort(p)
-    m = p.size
-    adjusted = np.maximum.accumulate((m - np.arange(m)) * p[order])
-    out = np.empty(m)
-    out[order] = np.minimum(adjusted, 1.0)
-    return out
+    return multipletests(p, method="holm")[1]
 
 
 def comparison_table(

@@ -130,7 +130,7 @@ def check_supported(extraction: Extraction) -> None:
             if f"{cls}_{name}" not in pyradiomics_to_mirp()
         )  # fmt: skip
         if unknown:
-            problems.append(f"features {unknown} (no MIRP equivalent, see docs/radiomics.md)")
+            problems.append(f"features {unknown} (no MIRP equivalent; `livermets docs radiomics`)")
     if problems:
         raise ConfigError(
             "the mirp engine does not support " + "; ".join(problems) + ". Change the parameter "

@@ -38,8 +38,8 @@ LESION_TASKS = {
 }
 RELEASES = "https://github.com/wasserth/TotalSegmentator/releases/download"
 INSTALL_HINT = (
-    "Install the optional extra: pip install 'livermets[totalseg]' -c constraints.txt "
-    "(constraints torch==2.13.0 and dynamic-network-architectures<0.4.1 keep the CPU torch)."
+    "Install the optional extra with the pins that keep the CPU torch: pip install "
+    "torch==2.13.0 'dynamic-network-architectures<0.4.1' 'livermets[totalseg]'."
 )
 
 
