@@ -1,4 +1,8 @@
-"""Batch augmentation on cached crops: zoom, shear, rotation, shift, flips, intensity jitter."""
+"""Batch augmentation on cached crops: zoom, shear, rotation, shift, flips, intensity jitter.
+
+One affine_grid/grid_sample call per batch; MONAI's random transforms (per sample) do the same
+7-28x slower on CPU (benchmarks/augment.py), so this one stays.
+"""
 
 from __future__ import annotations
 
