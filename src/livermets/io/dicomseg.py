@@ -92,16 +92,23 @@ class SegmentSpec:
 
 @dataclass(frozen=True)
 class SegAlgorithm:
-    """How the segments were made; AUTOMATIC and SEMIAUTOMATIC name the algorithm."""
+    """How the segments were made; AUTOMATIC and SEMIAUTOMATIC name the algorithm, whose
+    ``family`` is a keyword of DICOM CID 7162 (e.g. ArtificialIntelligence)."""
 
     kind: str = "AUTOMATIC"
     name: str = "livermets"
     version: str = __version__
+    family: str = "ArtificialIntelligence"
 
     def __post_init__(self) -> None:
         if self.kind not in ALGORITHM_TYPES:
             raise ConfigError(
                 f"segment algorithm type {self.kind!r} is not one of {', '.join(ALGORITHM_TYPES)}."
+            )
+        if self.family not in codes.cid7162.dir():
+            raise ConfigError(
+                f"segment algorithm family {self.family!r} is not in DICOM CID 7162; use one of "
+                f"{', '.join(codes.cid7162.dir())}."
             )
 
     def identification(self) -> hd.AlgorithmIdentificationSequence | None:
@@ -109,7 +116,7 @@ class SegAlgorithm:
         if self.kind == "MANUAL":
             return None
         return hd.AlgorithmIdentificationSequence(
-            name=self.name, family=codes.cid7162.ArtificialIntelligence, version=self.version
+            name=self.name, family=getattr(codes.cid7162, self.family), version=self.version
         )
 
 
@@ -140,7 +147,8 @@ def series_geometry(headers: Sequence[Dataset]) -> Geometry:
     positions = np.array([[float(v) for v in h.ImagePositionPatient] for h in headers])
     steps = np.diff(positions @ normal)
     dz = float(np.median(steps)) if len(steps) else float(first.get("SliceThickness", 1.0) or 1.0)
-    row_spacing, col_spacing = (float(v) for v in first.PixelSpacing)
+    # no PixelSpacing: 1 mm, as read_dicom_series assumes (with its warning)
+    row_spacing, col_spacing = (float(v) for v in first.get("PixelSpacing") or (1.0, 1.0))
     direction = np.column_stack([row_cos, col_cos, normal])
     return Geometry(
         (int(first.Columns), int(first.Rows), len(headers)),

@@ -30,7 +30,9 @@ def lesion_algorithm(manifest: Manifest) -> SegAlgorithm:
     that may be drawn by hand, split automatically)."""
     if (manifest.root / "segment.json").is_file():
         return SegAlgorithm("AUTOMATIC", "livermets segment + lesions", __version__)
-    return SegAlgorithm("SEMIAUTOMATIC", "livermets lesions", __version__)
+    return SegAlgorithm(
+        "SEMIAUTOMATIC", "livermets lesions", __version__, "MorphologicalOperations"
+    )
 
 
 def check_instance_output(
@@ -73,7 +75,9 @@ class InstanceWriter:
         self.folder = Path(folder)
         self.instance_maps = instance_maps
         self.dicom_seg = dicom_seg
-        self.algorithm = algorithm or SegAlgorithm("SEMIAUTOMATIC", "livermets lesions")
+        self.algorithm = algorithm or SegAlgorithm(
+            "SEMIAUTOMATIC", "livermets lesions", family="MorphologicalOperations"
+        )
         self.folder.parent.mkdir(parents=True, exist_ok=True)
         self.staging = Path(
             tempfile.mkdtemp(
