@@ -163,7 +163,9 @@ def test_label_map_off_the_series_grid_is_refused(series, tmp_path):
     shifted.SetOrigin((-100.0, -120.0, 32.0))  # one slice off
     with pytest.raises(GeometryMismatchError, match="origin"):
         write_dicom_seg(shifted, SEGMENTS, folder, tmp_path / "seg.dcm")
-    cropped = _on(_label_map()[:5], image)
+    cropped = sitk.GetImageFromArray(_label_map()[:5])
+    cropped.SetSpacing(image.GetSpacing())
+    cropped.SetOrigin(image.GetOrigin())
     with pytest.raises(GeometryMismatchError, match="size"):
         write_dicom_seg(cropped, SEGMENTS, folder, tmp_path / "seg.dcm")
     assert not (tmp_path / "seg.dcm").exists()

@@ -42,7 +42,8 @@ def check_instance_output(
     if folder.exists() and not folder.is_dir():
         raise ConfigError(f"{folder} is a file; the lesion instance folder must be a folder.")
     rows = [r for r in rows if patients is None or r.patient_id in patients]
-    stems = [file_stem(r.patient_id) for r in rows]
+    # duplicated IDs are the tables' error; here: different IDs that give one file name
+    stems = [file_stem(pid) for pid in sorted({r.patient_id for r in rows})]
     clashes = sorted({s for s in stems if stems.count(s) > 1})
     if clashes:
         raise ConfigError(
