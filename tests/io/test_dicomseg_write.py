@@ -16,12 +16,14 @@ from livermets.io import (
     SegAlgorithm,
     SegmentSpec,
     read_dicom_seg,
+    read_dicom_series,
     read_image,
     read_mask,
+    read_series_headers,
     write_dicom_seg,
 )
 from livermets.io.dicomseg import ANATOMICAL_STRUCTURE, LIVER, lesion_type_code
-from tests.helpers import ct_datasets, write_series
+from tests.helpers import SHARED_DATA, ct_datasets, write_series
 
 SHAPE = (6, 16, 20)  # z, y, x
 SEGMENTS = [
@@ -184,3 +186,27 @@ def test_lesion_type_codes():
     assert lesion_type_code("hemangioma") == codes.SCT.Hemangioma
     assert lesion_type_code("hcc") == codes.SCT.Lesion
     assert lesion_type_code(None) == codes.SCT.Lesion
+
+
+def test_ircadb_liver_and_tumours_on_the_real_series(tmp_path):
+    patient = SHARED_DATA / "ircadb" / "3Dircadb1.1"
+    ct = patient / "PATIENT_DICOM.zip"
+    image = read_image(ct)
+    masks = patient / "MASKS_DICOM.zip"
+    liver = sitk.GetArrayFromImage(read_dicom_series(masks, prefix="MASKS_DICOM/liver")) > 0
+    tumour = sitk.GetArrayFromImage(read_dicom_series(masks, prefix="MASKS_DICOM/livertumor01")) > 0
+    layers = [_on(liver.astype(np.uint8), image), _on(tumour.astype(np.uint8), image)]
+    specs = [SEGMENTS[0], SegmentSpec("livertumor01", 1, layer=1)]
+    seg = hd.seg.segread(write_dicom_seg(layers, specs, ct, tmp_path / "seg.dcm"))
+    headers = read_series_headers(ct)
+    assert len(headers) == 129
+    assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == headers[0].SeriesInstanceUID
+    pixels = seg.get_pixels_by_source_instance(
+        [h.SOPInstanceUID for h in headers], segment_numbers=[1, 2]
+    )
+    np.testing.assert_array_equal(pixels[..., 0], liver)
+    np.testing.assert_array_equal(pixels[..., 1], tumour)
+    assert int(liver.sum()) > 100_000 and int(tumour.sum()) > 1_000
+    # one frame per slice holding liver or tumour voxels
+    expected = int(liver.any(axis=(1, 2)).sum() + tumour.any(axis=(1, 2)).sum())
+    assert seg.NumberOfFrames == expected
