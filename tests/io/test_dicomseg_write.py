@@ -197,9 +197,15 @@ def test_ircadb_liver_and_tumours_on_the_real_series(tmp_path):
     tumour = sitk.GetArrayFromImage(read_dicom_series(masks, prefix="MASKS_DICOM/livertumor01")) > 0
     layers = [_on(liver.astype(np.uint8), image), _on(tumour.astype(np.uint8), image)]
     specs = [SEGMENTS[0], SegmentSpec("livertumor01", 1, layer=1)]
-    seg = hd.seg.segread(write_dicom_seg(layers, specs, ct, tmp_path / "seg.dcm"))
     headers = read_series_headers(ct)
-    assert len(headers) == 129
+    assert len(headers) == 129 and "FrameOfReferenceUID" not in headers[0]
+    with pytest.warns(UserWarning, match="no FrameOfReferenceUID"):
+        path = write_dicom_seg(layers, specs, ct, tmp_path / "seg.dcm")
+    seg = hd.seg.segread(path)
+    assert seg.FrameOfReferenceUID  # derived from the series UID: the same for every SEG of it
+    with pytest.warns(UserWarning, match="no FrameOfReferenceUID"):
+        again = write_dicom_seg(layers[:1], specs[:1], ct, tmp_path / "again.dcm")
+    assert hd.seg.segread(again).FrameOfReferenceUID == seg.FrameOfReferenceUID
     assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == headers[0].SeriesInstanceUID
     pixels = seg.get_pixels_by_source_instance(
         [h.SOPInstanceUID for h in headers], segment_numbers=[1, 2]

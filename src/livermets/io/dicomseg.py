@@ -4,6 +4,7 @@ DICOM series' grid as a SEG that references the series (for 3D Slicer, OHIF and 
 from __future__ import annotations
 
 import io
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,7 @@ import SimpleITK as sitk
 from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
 from pydicom.sr.coding import Code
+from pydicom.uid import generate_uid
 
 from livermets import __version__
 from livermets._atomic import atomic_path
@@ -138,6 +140,27 @@ def _source_headers(source: str | Path | Sequence[Dataset]) -> list[Dataset]:
     return ordered_headers(series, "the source slices")
 
 
+def _with_frame_of_reference(headers: list[Dataset], uid: str) -> list[Dataset]:
+    """Headers that all carry a FrameOfReferenceUID (one derived from the series when none has)."""
+    if all(h.get("FrameOfReferenceUID") for h in headers):
+        return headers
+    frame = generate_uid(entropy_srcs=["livermets frame of reference", uid])
+    warnings.warn(
+        f"DICOM series {uid} has no FrameOfReferenceUID, which a DICOM-SEG requires; the SEG "
+        f"gets {frame}, derived from the series UID (viewers place its frames by the slices "
+        "they reference).",
+        stacklevel=3,
+    )
+    copies = []
+    for h in headers:  # new element dicts: the caller's datasets stay as they were
+        new = Dataset(dict(h.items()))
+        if hasattr(h, "file_meta"):
+            new.file_meta = h.file_meta
+        new.FrameOfReferenceUID = h.get("FrameOfReferenceUID") or frame
+        copies.append(new)
+    return copies
+
+
 def series_geometry(headers: Sequence[Dataset]) -> Geometry:
     """The voxel grid of ordered single-frame slices, as ``read_dicom_series`` builds it."""
     first = headers[0]
@@ -210,6 +233,7 @@ def write_dicom_seg(
         raise ConfigError("segment values must be label values >= 1 (0 is background).")
     headers = _source_headers(source)
     uid = str(headers[0].get("SeriesInstanceUID", ""))
+    headers = _with_frame_of_reference(headers, uid)
     grid = series_geometry(headers)
     tol = GeometryTolerance()
     for image in maps:
