@@ -145,3 +145,25 @@ def write_series(datasets: list[Dataset], folder: Path, order=None, extension: s
     order = list(range(len(datasets))) if order is None else order
     for n, idx in enumerate(order):
         datasets[idx].save_as(folder / f"image_{n}{extension}", enforce_file_format=True)
+
+
+def write_dicom_copy(image: sitk.Image, folder: Path) -> list[Dataset]:
+    """Write an axial, identity-direction CT image as a DICOM series (stored = HU + 1024)."""
+    assert np.allclose(image.GetDirection(), np.eye(3).ravel())
+    stored = sitk.GetArrayFromImage(image).astype(np.int32) + 1024
+    datasets = ct_datasets(
+        stored.astype(np.int16), spacing=image.GetSpacing(), origin=image.GetOrigin()
+    )
+    write_series(datasets, folder, extension=".dcm")
+    return datasets
+
+
+def make_dicom_cohort(root: Path, n: int = 2) -> Path:
+    """The tiny cohort of ``make_cohort`` with each CT as a DICOM series; returns the manifest."""
+    path = make_cohort(root, n)
+    table = pd.read_csv(path)
+    for i, pid in enumerate(table["patient_id"]):
+        write_dicom_copy(sitk.ReadImage(str(root / pid / "ct.nii.gz")), root / pid / "ct_dicom")
+        table.loc[i, "image"] = f"{pid}/ct_dicom"
+    table.to_csv(path, index=False)
+    return path

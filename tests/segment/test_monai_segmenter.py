@@ -178,3 +178,64 @@ def test_train_cli_rejects_bad_settings(app, tmp_path):
     assert code == 2 and "divisible by 4" in output
     assert "(32, 32, 10) (x, y, z)" in " ".join(output.split())  # the order the user typed
     assert not (tmp_path / "m").exists()
+
+
+def test_segment_cli_writes_dicom_seg_for_dicom_images(app, trained, tmp_path):
+    import highdicom as hd
+
+    from livermets import __version__
+    from livermets.io import read_series_headers
+    from tests.helpers import write_dicom_copy
+
+    manifest, folder = trained
+    table = pd.read_csv(manifest)
+    for i, pid in enumerate(table["patient_id"]):
+        ct = sitk.ReadImage(str(manifest.parent / pid / "ct.nii.gz"))
+        write_dicom_copy(ct, tmp_path / "dicom" / pid)
+        table.loc[i, "image"] = str(tmp_path / "dicom" / pid)
+        for column in ("lesion_mask", "liver_mask", "lesion_labels"):
+            table.loc[i, column] = str(manifest.parent / table.loc[i, column])
+    table.to_csv(tmp_path / "dicom.csv", index=False)
+    out = tmp_path / "pred"
+    args = ["--backend", "monai", "--model", folder, "--out", out, "--dicom-seg", "--json"]
+    code, output = invoke(app, "segment", tmp_path / "dicom.csv", *args)
+    assert code == 0, output
+    assert json.loads(output)["dicom_seg"] == 2
+    summary = pd.read_csv(out / "segmentation.csv")
+    assert summary["dicom_seg"].tolist() == ["masks/p1/p1_seg.dcm", "masks/p2/p2_seg.dcm"]
+    for pid in ("p1", "p2"):
+        seg = hd.seg.segread(out / "masks" / pid / f"{pid}_seg.dcm")
+        assert [s.SegmentLabel for s in seg.SegmentSequence] == ["liver", "lesion"]
+        assert {s.SegmentAlgorithmType for s in seg.SegmentSequence} == {"AUTOMATIC"}
+        algorithm = seg.SegmentSequence[0].SegmentationAlgorithmIdentificationSequence[0]
+        assert algorithm.AlgorithmName == "livermets segment monai"
+        assert algorithm.AlgorithmVersion == __version__
+        headers = read_series_headers(tmp_path / "dicom" / pid)
+        assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == headers[0].SeriesInstanceUID
+        pixels = seg.get_pixels_by_source_instance(
+            [h.SOPInstanceUID for h in headers], segment_numbers=[1, 2]
+        )
+        liver = sitk.GetArrayFromImage(sitk.ReadImage(str(out / "masks" / pid / "liver.nii.gz")))
+        lesions = sitk.ReadImage(str(out / "masks" / pid / "lesions.nii.gz"))
+        np.testing.assert_array_equal(pixels[..., 0], liver)
+        np.testing.assert_array_equal(pixels[..., 1], sitk.GetArrayFromImage(lesions) > 0)
+        assert liver.sum() > 1000
+    # resumed patients keep their DICOM-SEG; a deleted one is written again from the masks
+    kept = (out / "masks" / "p1" / "p1_seg.dcm").stat().st_mtime_ns
+    (out / "masks" / "p2" / "p2_seg.dcm").unlink()
+    code, output = invoke(app, "segment", tmp_path / "dicom.csv", *args)
+    assert code == 0, output
+    assert (json.loads(output)["resumed"], json.loads(output)["dicom_seg"]) == (2, 2)
+    assert (out / "masks" / "p1" / "p1_seg.dcm").stat().st_mtime_ns == kept
+    assert (out / "masks" / "p2" / "p2_seg.dcm").is_file()
+
+
+def test_segment_dicom_seg_refuses_nifti_images_before_any_work(app, trained, tmp_path):
+    manifest, folder = trained
+    out = tmp_path / "pred"
+    code, output = invoke(app, "segment", manifest, "--backend", "monai", "--model", folder,
+                          "--out", out, "--dicom-seg")  # fmt: skip
+    assert code == 2
+    text = " ".join(output.split())
+    assert "are not DICOM series" in text and "(p1, p2)" in text and "Traceback" not in text
+    assert not out.exists()

@@ -81,6 +81,12 @@ def run(
     patients: str | None = typer.Option(None, "--patients", help="Only these patient IDs."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo finished patients."),
     threads: int | None = typer.Option(None, "--threads", help="CPU threads for torch."),
+    dicom_seg: bool = typer.Option(
+        False,
+        "--dicom-seg",
+        help="Also write masks/<patient>/<patient>_seg.dcm, a DICOM-SEG (liver, lesion classes) "
+        "referencing the image series; every image must be DICOM.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
 ) -> None:
     """Segment the liver and lesions of every patient; write masks and an updated manifest."""
@@ -111,6 +117,7 @@ def run(
         postprocess=PostprocessSettings(min_lesion_ml=min_lesion_ml, min_inside=min_inside),
         overwrite=overwrite,
         patients=tuple(p.strip() for p in patients.split(",")) if patients else None,
+        dicom_seg=dicom_seg,
     )
     cohort = load_manifest(manifest)
     n = len(settings.patients) if settings.patients else len(cohort.table)
@@ -122,6 +129,7 @@ def run(
         "segmented": result.n_segmented,
         "resumed": result.n_resumed,
         "n_lesions": int(result.summary["n_lesions"].sum()),
+        "dicom_seg": result.n_dicom_seg,
         "manifest": str(result.manifest),
     }
     if as_json:
@@ -130,6 +138,7 @@ def run(
         console.print(
             f"{summary['segmented']} patient(s) segmented, {summary['resumed']} resumed, "
             f"{summary['n_lesions']} lesions -> {result.manifest}"
+            + (f" ({summary['dicom_seg']} DICOM-SEG files)" if dicom_seg else "")
         )
 
 

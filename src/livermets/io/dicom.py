@@ -259,6 +259,32 @@ def series_to_image(series: SeriesHeaders, source: str | Path) -> sitk.Image:
     return image
 
 
+def ordered_headers(series: SeriesHeaders, source: str | Path) -> list[Dataset]:
+    """The slice headers of a series in the order of ``series_to_image`` (item k = z index k)."""
+    headers = series.headers
+    if any(int(h.get("NumberOfFrames", 1) or 1) > 1 for h in headers):
+        raise DicomSeriesError(
+            f"{source}: series {series.uid} is multi-frame (enhanced) DICOM; livermets writes "
+            "DICOM-SEG objects only for series of single-frame slices."
+        )
+    if not all(h.get("ImagePositionPatient") is not None for h in headers):
+        raise DicomSeriesError(
+            f"{source}: slices of series {series.uid} lack ImagePositionPatient, so a DICOM-SEG "
+            "cannot place its frames on them. Export the series with its position tags."
+        )
+    row_cos, col_cos = _orientation(headers[0])
+    positions, _ = _slice_positions(headers, np.cross(row_cos, col_cos))
+    return [headers[i] for i in np.argsort(positions, kind="stable")]
+
+
+def read_series_headers(
+    source: str | Path, *, series_uid: str | None = None, prefix: str = ""
+) -> list[Dataset]:
+    """The slice headers (no pixels) of one image series, in the slice order of its image."""
+    groups = scan_series(source, prefix)
+    return ordered_headers(select_series(groups, source, series_uid), source)
+
+
 def read_dicom_series(
     source: str | Path, *, series_uid: str | None = None, prefix: str = ""
 ) -> sitk.Image:

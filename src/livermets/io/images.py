@@ -69,6 +69,23 @@ def read_image(path: str | Path, *, series_uid: str | None = None) -> sitk.Image
     )
 
 
+def dicom_source(path: str | Path) -> tuple[Path, str | None] | None:
+    """(folder or zip, series UID) of an image path that is DICOM; None for NIfTI, NRRD, MHA."""
+    path = check_exists(path, "image")
+    if path.is_dir() or zipfile.is_zipfile(path):
+        return path, None
+    if _has_suffix(path, ITK_SUFFIXES):
+        return None
+    if is_dicom_file(path) or path.suffix.lower() in (".dcm", ".ima"):
+        import pydicom
+
+        uid = str(
+            pydicom.dcmread(path, stop_before_pixels=True, force=True).get("SeriesInstanceUID", "")
+        )
+        return path.parent, uid or None
+    return None
+
+
 def write_image(image: sitk.Image, path: str | Path, *, compress: bool = True) -> Path:
     """Write an image atomically (format from the suffix, e.g. .nii.gz)."""
     path = Path(path)

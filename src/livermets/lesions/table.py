@@ -55,10 +55,15 @@ class LesionSettings:
 
 @dataclass
 class PatientLesions:
-    """Measured lesions and the patient summary of one patient."""
+    """Measured lesions and the patient summary of one patient.
+
+    ``instance_map`` (when asked for) holds each kept lesion's ``lesion_id`` on the lesion mask's
+    grid; background and dropped lesions are 0.
+    """
 
     lesions: list[dict] = field(default_factory=list)
     summary: dict = field(default_factory=dict)
+    instance_map: sitk.Image | None = None
 
 
 def measure_lesions(
@@ -70,6 +75,7 @@ def measure_lesions(
     lesion_classes: dict[int, str] | None = None,
     patient_label: object = None,
     settings: LesionSettings | None = None,
+    with_instance_map: bool = False,
 ) -> PatientLesions:
     """Split, measure and filter the lesions of one patient (all inputs on one grid)."""
     settings = settings or LesionSettings()
@@ -82,6 +88,7 @@ def measure_lesions(
     result = PatientLesions()
     excluded = 0
     kept_id = 0
+    remap = np.zeros(len(instances) + 1, dtype=np.uint16 if len(instances) < 65535 else np.uint32)
     for inst in instances:
         region = inst.crop(instance_map) == inst.instance
         diameter, dslice = axial_diameter(region, spacing)
@@ -89,6 +96,7 @@ def measure_lesions(
             excluded += 1
             continue
         kept_id += 1
+        remap[inst.instance] = kept_id
         z0, z1, y0, y1, x0, x1 = inst.bbox
         idx = np.argwhere(region).mean(axis=0) + np.array([z0, y0, x0])
         k, j, i = (float(v) for v in idx)
@@ -136,10 +144,15 @@ def measure_lesions(
         "tumour_burden": lesion_ml / liver_ml if liver_ml and liver_ml > 0 else np.nan,
         "largest_diameter_mm": max((les["diameter_mm"] for les in result.lesions), default=0.0),
     }
+    if with_instance_map:
+        result.instance_map = sitk.GetImageFromArray(remap[instance_map])
+        result.instance_map.CopyInformation(lesion_mask)
     return result
 
 
-def measure_patient(row: PatientRow, settings: LesionSettings | None = None) -> PatientLesions:
+def measure_patient(
+    row: PatientRow, settings: LesionSettings | None = None, with_instance_map: bool = False
+) -> PatientLesions:
     """Read one manifest row's image and masks and measure its lesions."""
     settings = settings or LesionSettings()
     image = read_image(row.image) if row.image is not None else None
@@ -163,8 +176,9 @@ def measure_patient(row: PatientRow, settings: LesionSettings | None = None) -> 
         empty = sitk.Image(reference.GetSize(), sitk.sitkUInt8)
         empty.CopyInformation(reference)
         return measure_lesions(
-            row.patient_id, empty, image=image, liver_mask=liver, settings=settings
-        )
+            row.patient_id, empty, image=image, liver_mask=liver, settings=settings,
+            with_instance_map=with_instance_map,
+        )  # fmt: skip
     lesions = read_mask(
         lesion_path,
         reference,
@@ -180,6 +194,7 @@ def measure_patient(row: PatientRow, settings: LesionSettings | None = None) -> 
         lesion_classes=classes,
         patient_label=row.label,
         settings=settings,
+        with_instance_map=with_instance_map,
     )
 
 
@@ -188,8 +203,13 @@ def build_lesion_tables(
     settings: LesionSettings | None = None,
     progress: Callable[[str], None] | None = None,
     patients: Sequence[str] | None = None,
+    on_patient: Callable[[PatientRow, PatientLesions], None] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The lesions table and the patients table of a whole cohort."""
+    """The lesions table and the patients table of a whole cohort.
+
+    ``on_patient`` is called with each patient's measurements and lesion instance map (which
+    are not kept: one volume in memory at a time), e.g. to write the maps.
+    """
     ids = manifest.table["patient_id"]
     duplicated = sorted(set(ids[ids.duplicated()].astype(str)))
     if duplicated:
@@ -202,7 +222,10 @@ def build_lesion_tables(
     for row in manifest.rows():
         if patients is not None and row.patient_id not in patients:
             continue
-        measured = measure_patient(row, settings)
+        measured = measure_patient(row, settings, with_instance_map=on_patient is not None)
+        if on_patient is not None:
+            on_patient(row, measured)
+            measured.instance_map = None
         lesion_rows.extend(measured.lesions)
         patient_rows.append(measured.summary)
         if progress is not None:

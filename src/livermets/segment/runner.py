@@ -6,9 +6,11 @@ Layout of the output folder::
     DIR/segmentation.csv             one row per patient: volumes, lesion counts, what was removed
     DIR/segment.json                 backend, settings and versions of the run
     DIR/masks/<patient>/liver.nii.gz, lesions.nii.gz [, lesion_labels.csv], done.json
+    DIR/masks/<patient>/<patient>_seg.dcm   with ``dicom_seg``: the masks as a DICOM-SEG
 
 A patient whose ``done.json`` carries the same signature (backend, model, settings) is skipped, so
-an interrupted run continues where it stopped.
+an interrupted run continues where it stopped. The DICOM-SEG is an export of the NIfTI masks, not
+part of the signature: a resumed patient gets one written from its finished masks.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from livermets.segment.postprocess import PostprocessSettings, postprocess
 DONE_FILE = "done.json"
 SUMMARY_COLUMNS = [
     "patient_id", "status", "liver_ml", "n_lesions", "lesion_ml", "removed_small",
-    "removed_outside", "lesion_classes",
+    "removed_outside", "lesion_classes", "dicom_seg",
 ]  # fmt: skip
 
 
@@ -48,6 +50,7 @@ class RunSettings:
     postprocess: PostprocessSettings = field(default_factory=PostprocessSettings)
     overwrite: bool = False
     patients: tuple[str, ...] | None = None
+    dicom_seg: bool = False
 
 
 @dataclass
@@ -67,6 +70,11 @@ class RunResult:
     def n_resumed(self) -> int:
         """Patients skipped because an earlier run had finished them."""
         return int((self.summary["status"] == "resumed").sum())
+
+    @property
+    def n_dicom_seg(self) -> int:
+        """Patients with a DICOM-SEG of their masks."""
+        return int((self.summary["dicom_seg"].fillna("").astype(str) != "").sum())
 
 
 def _safe_name(patient_id: str) -> str:
@@ -234,6 +242,17 @@ def updated_manifest(
     return table
 
 
+def _dicom_seg(row: PatientRow, folder: Path, done: dict[str, Any], backend: str) -> Path:
+    """The patient's DICOM-SEG, written unless one newer than its finished masks exists."""
+    from livermets.segment.dicom_out import SEG_SUFFIX, write_predicted_seg
+
+    path = folder / f"{_safe_name(row.patient_id)}{SEG_SUFFIX}"
+    finished = (folder / DONE_FILE).stat().st_mtime_ns
+    if path.is_file() and path.stat().st_mtime_ns >= finished:
+        return path
+    return write_predicted_seg(row, folder, done, backend, path)
+
+
 def run_segmentation(
     manifest: Manifest,
     backend: Backend,
@@ -251,6 +270,10 @@ def run_segmentation(
             raise ConfigError(f"patients {unknown} are not in {manifest.path}.")
         rows = [r for r in rows if r.patient_id in set(settings.patients)]
     _check_rows(manifest, rows)
+    if settings.dicom_seg:
+        from livermets.segment.dicom_out import check_dicom_images
+
+        check_dicom_images(rows)
     backend.check()  # weights and model checks come before anything is written
     signature = {
         **backend.signature(),
@@ -283,6 +306,10 @@ def run_segmentation(
         else:
             summaries.append(segment_patient(backend, row, folder, settings, signature))
             done[row.patient_id] = json.loads((folder / DONE_FILE).read_text())
+        summaries[-1]["dicom_seg"] = ""
+        if settings.dicom_seg:
+            seg = _dicom_seg(row, folder, done[row.patient_id], backend.name)
+            summaries[-1]["dicom_seg"] = _relative(seg, out)
         if progress is not None:
             progress(row.patient_id)
     summary = pd.DataFrame(summaries, columns=SUMMARY_COLUMNS)
