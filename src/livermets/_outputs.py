@@ -82,3 +82,10 @@ def check_output_folder(path: str | os.PathLike[str], *, option: str = "--out") 
         return path
     _check_can_create_in(path, option)
     return path
+
+
+def folder_size(folder: Path) -> int:
+    """Bytes of the files under ``folder`` (0 when it does not exist)."""
+    if not folder.is_dir():
+        return 0
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())

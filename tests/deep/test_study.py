@@ -95,6 +95,9 @@ def test_deep_model_in_study_and_predict(synth_cohort, tmp_path):
     card = json.loads((out / "models" / "cnn" / "card.json").read_text())
     assert card["kind"] == "deep" and card["synthetic"] is True
     assert result.metrics["models"]["cnn"]
+    # finished folds keep their outcomes, not their checkpoints (weights + optimiser state)
+    assert list((out / "cache").rglob("*.joblib"))
+    assert not list((out / "cache").rglob("*.pt"))
     # re-running reuses the cached folds
     again = run_study(_config(manifest, features), out)
     assert again.predictions.equals(result.predictions)

@@ -47,6 +47,9 @@ def finished(tmp_path_factory, app):
 def test_run_writes_predictions_metrics_models_and_report(finished):
     folder, summary = finished
     out = folder / "out"
+    cache_bytes = sum(p.stat().st_size for p in (out / "cache").rglob("*") if p.is_file())
+    assert summary["cache"] == str(out / "cache") and cache_bytes > 0
+    assert summary["cache_mb"] == round(cache_bytes / 1e6, 1)
     predictions = pd.read_parquet(out / "predictions.parquet")
     assert list(predictions.columns) == ["patient_id", "lesion_id", "model", "repeat", "fold",
                                          "split", "y_true", "y_prob"]

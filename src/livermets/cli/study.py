@@ -63,6 +63,7 @@ def run(
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
 ) -> None:
     """Run a study: predictions, metrics, models and report in OUT (cached stages)."""
+    from livermets._outputs import folder_size
     from livermets.study import run_study
 
     check_output_folder(out)
@@ -76,6 +77,7 @@ def run(
         "models": {name: str(f.folder) for name, f in result.finals.items()},
         "auc": {name: _headline(entry) for name, entry in result.metrics["models"].items()},
         "timings": result.timings, "cached": result.cache_hits,
+        "cache": str(out / "cache"), "cache_mb": round(folder_size(out / "cache") / 1e6, 1),
     }
     if as_json:
         print_json(summary)
@@ -83,6 +85,8 @@ def run(
     for name, auc in summary["auc"].items():
         console.print(f"{name}: AUC {auc}", highlight=False)
     console.print(f"report: {result.report_path}", highlight=False)
+    console.print(f"cache: {summary['cache_mb']:g} MB in {summary['cache']} (what a re-run "
+                  "reuses; delete it to free the space)", highlight=False)
 
 
 def _headline(entry: dict) -> float | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -255,6 +256,9 @@ def run_deep_models(config: Any, data: FeatureData, folds: Sequence[Fold],
                                              out / "cache" / "deep" / tag)
                 _dump(path, outcome)
                 _dump(extra_path, extra)
+            # a finished fold is re-read from its outcome: its checkpoints (last.pt holds the
+            # weights, best weights and optimiser state, ~4x the model) only served a resume
+            shutil.rmtree(out / "cache" / "deep" / tag, ignore_errors=True)
             outcomes.append(outcome)
             extras.append(extra)
             for name in spec.embeddings_for:
@@ -274,6 +278,7 @@ def run_deep_models(config: Any, data: FeatureData, folds: Sequence[Fold],
                                    out / "cache" / "deep" / f"{spec.name}-{key}-final")
             save_deep_model(out / "models" / spec.name, spec, result, data, crops,
                             None if np.isnan(cut) else cut, config)
+            shutil.rmtree(out / "cache" / "deep" / f"{spec.name}-{key}-final", ignore_errors=True)
     return outcomes
 
 
