@@ -115,13 +115,6 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def is_byon(path: str | Path) -> bool:
-    """Whether ``path`` is a user's classifier (not a livermets deep model folder)."""
-    path = Path(path)
-    return path.is_file() or (path / SPEC_FILE).is_file() or (
-        path / "configs" / "metadata.json").is_file()
-
-
 def load_classifier(path: str | Path, options: dict[str, Any] | None = None
                     ) -> tuple[ClassifierSpec, Any, list[Path]]:
     """The spec, the network and its files, from a TorchScript file, a ``classifier.json``

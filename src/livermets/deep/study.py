@@ -374,9 +374,13 @@ def predict_deep(model_dir: str | Path, manifest: str | Path, out: str | Path,
     brings: a TorchScript file, a folder with ``classifier.json`` or a MONAI bundle, whose
     settings ``options`` (``deep.byon.overrides``) complete or override.
     """
-    from livermets.deep.byon import is_byon
-
-    if not (Path(model_dir) / CARD).is_file() and is_byon(model_dir):
+    path = Path(model_dir)
+    if not path.exists():
+        raise InputFileError(
+            f"{path} does not exist: give a livermets deep model folder (DIR/models/NAME), a "
+            "TorchScript file, a folder with classifier.json or a MONAI bundle folder."
+        )
+    if not (path / CARD).is_file():
         return predict_byon(model_dir, manifest, out, cache, options)
     if options:
         raise ConfigError(f"{model_dir} is a livermets deep model: its card fixes the crops, "

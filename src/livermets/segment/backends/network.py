@@ -47,9 +47,9 @@ NONE_WORDS = ("none", "image", "")
 
 
 def _split(value: Any) -> Any:
-    """'1,2,3' or '1x2x3' -> ['1', '2', '3'] (other values unchanged)."""
+    """'1,2,3' -> ['1', '2', '3'] (other values unchanged)."""
     if isinstance(value, str) and value.strip().lower() not in NONE_WORDS:
-        return [v.strip() for v in value.replace("x", ",").split(",") if v.strip()]
+        return [v.strip() for v in value.split(",") if v.strip()]
     return value
 
 
