@@ -267,13 +267,13 @@ def test_bad_options_and_bundles_give_clear_errors(cohort, tmp_path):
     two_channels = make_backend("torchscript", model=tmp_path / "net.pt", roi=(8, 8, 8),
                                 channels="image,image_arterial")
     two_channels.check()  # the thresholding network reads channel 0 of any number
-    with pytest.raises(NetworkError, match="is not a MONAI bundle: configs/metadata.json"):
+    with pytest.raises(NetworkError, match=r"is not a MONAI bundle: configs/metadata\.json"):
         make_backend("bundle", model=tmp_path).check()
     no_config = _bundle(tmp_path / "b1", config=False)
-    with pytest.raises(NetworkError, match="no configs/inference.json .* with network_def"):
+    with pytest.raises(NetworkError, match=r"no configs/inference\.json .* with network_def"):
         make_backend("bundle", model=no_config).check()
     no_weights = _bundle(tmp_path / "b2", weights=None)
-    with pytest.raises(NetworkError, match="models/model.pt or models/model.ts is missing"):
+    with pytest.raises(NetworkError, match=r"models/model\.pt or models/model\.ts is missing"):
         make_backend("bundle", model=no_weights).check()
     wrong = _bundle(tmp_path / "b3")
     torch.save({"conv.weight": torch.zeros(3)}, wrong / "models" / "model.pt")
