@@ -281,3 +281,54 @@ def test_bad_options_and_bundles_give_clear_errors(cohort, tmp_path):
         make_backend("bundle", model=wrong).check()
     with pytest.raises(ConfigError, match="unknown segmentation backend"):
         make_backend("torchscripts", model=tmp_path / "net.pt")
+
+
+def test_bundle_with_a_monai_network_gives_its_direct_inference(cohort, tmp_path):
+    """network_def naming a MONAI UNet, random weights in models/model.pt: the backend's label
+    map is the network's own sliding-window argmax on the (x, y, z) array."""
+    from monai.inferers import sliding_window_inference
+    from monai.networks.nets import UNet
+
+    manifest, _, _ = cohort
+    args = {"spatial_dims": 3, "in_channels": 1, "out_channels": 3, "channels": [4, 8],
+            "strides": [2], "num_res_units": 0}
+    torch.manual_seed(3)
+    net = UNet(**args).eval()
+    bundle = tmp_path / "unet"
+    (bundle / "configs").mkdir(parents=True)
+    (bundle / "models").mkdir()
+    (bundle / "configs" / "metadata.json").write_text(json.dumps({"version": "0.1.0"}))
+    (bundle / "configs" / "inference.json").write_text(json.dumps(
+        {"network_def": {"_target_": "monai.networks.nets.UNet", **args}}))
+    torch.save(net.state_dict(), bundle / "models" / "model.pt")
+    backend = make_backend("bundle", model=bundle, roi="16,16,8", intensity_range="-1000,200")
+    row = load_manifest(manifest).rows()[0]
+    image = sitk.ReadImage(str(row.image))
+    backend.check()
+    got = backend.predict_labels(image, row)
+    volume = (sitk.GetArrayFromImage(image).astype(np.float32) + 1000) / 1200
+    with torch.inference_mode():
+        logits = sliding_window_inference(
+            torch.from_numpy(np.ascontiguousarray(volume.transpose(2, 1, 0)))[None, None],
+            roi_size=(16, 16, 8), sw_batch_size=1, predictor=net, overlap=0.25, mode="gaussian")
+    want = logits.argmax(1)[0].numpy().transpose(2, 1, 0)
+    assert len(np.unique(want)) > 1
+    assert np.array_equal(got, want)
+
+
+def test_study_segmentation_options_are_validated(tmp_path):
+    """A study YAML's `segmentation:` with backend torchscript: options go to the backend, a
+    mistyped one is an error."""
+    from livermets.study.segmentation import SegmentationSpec, _backend
+
+    save_script(ThresholdSegmenter(), tmp_path / "net.pt")
+    spec = SegmentationSpec(backend="torchscript", model=tmp_path / "net.pt",
+                            options={"roi": [8, 16, 32], "labels": {"liver": [1, 2],
+                                                                    "lesions": [2]}})
+    backend = _backend(spec)
+    assert backend.settings.roi == (8, 16, 32)
+    assert backend.settings.labels == {"liver": (1, 2), "lesions": (2,)}
+    bad = SegmentationSpec(backend="torchscript", model=tmp_path / "net.pt",
+                           options={"rois": [8, 16, 32]})
+    with pytest.raises(ConfigError, match="rois: Extra inputs are not permitted"):
+        _backend(bad)

@@ -66,7 +66,7 @@ class NetworkSettings(BaseModel):
 
     labels: dict[str, tuple[int, ...]] | None = None
     channels: tuple[str, ...] | None = None
-    spacing: tuple[float, float, float] | Literal["image"] | None = None
+    spacing: tuple[float, float, float] | Literal["image", "none"] | None = None
     orientation: str | None = None
     axes: Literal["zyx", "xyz"] | None = None
     intensity_range: tuple[float, float] | Literal["none"] | None = None
@@ -108,7 +108,7 @@ class NetworkSettings(BaseModel):
     @field_validator("orientation")
     @classmethod
     def _orientation(cls, value: str | None) -> str | None:
-        if value is None or value.lower() == "image":
+        if value is None or value.lower() in ("image", "none"):
             return None if value is None else "image"
         code = value.upper()
         if len(code) != 3 or sorted(
@@ -202,7 +202,7 @@ class NetworkBackend:
         given = self.settings.model_dump(exclude_none=True)
         merged = {**COMMON_DEFAULTS, **DEFAULTS[self.name], **declared, **given}
         for key in ("spacing", "orientation", "intensity_range"):
-            if merged[key] in ("image", "none"):
+            if isinstance(merged[key], str) and merged[key].lower() in ("image", "none"):
                 merged[key] = None
         if merged["spacing"] is not None and len(merged["spacing"]) != 3:
             raise ConfigError(f"spacing must be 3 values (x, y, z mm), got {merged['spacing']}.")
