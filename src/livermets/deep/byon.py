@@ -147,8 +147,14 @@ def load_classifier(path: str | Path, options: dict[str, Any] | None = None
         if len(names) >= 2:
             declared["classes"] = [names[k] for k in sorted(names)]
         shape = bundle.data_format("inputs", "image").get("spatial_shape")
-        if isinstance(shape, list) and all(isinstance(v, int) for v in shape):
-            declared["crops"] = parse_crop(",".join(str(v) for v in shape))
+        given = options.get("crops", {})
+        if ("size" not in given and isinstance(shape, list)
+                and all(isinstance(v, int) for v in shape)):
+            try:
+                declared["crops"] = parse_crop(",".join(str(v) for v in shape))
+            except ConfigError as exc:
+                raise ConfigError(f"the bundle's input spatial_shape {shape} is not a livermets "
+                                  "crop (H,W or D,H,W with H = W); give --crop.") from exc
         spec = _validate(_merge(declared, options), f"{path} (bundle)")
         return spec, bundle_network(bundle), list(bundle.files)
     if path.is_dir():
@@ -212,7 +218,7 @@ def run_classifier(network: Any, crops: Any, spec: ClassifierSpec, source: Path)
                 ) from exc
             if isinstance(out, list | tuple):
                 out = out[0]
-            if not isinstance(out, torch.Tensor) or out.shape[0] != batch.shape[0]:
+            if not isinstance(out, torch.Tensor) or out.ndim == 0 or out.shape[0] != len(batch):
                 raise NetworkError(f"the classifier {source} must return a tensor with one row "
                                    f"per crop; it returned {getattr(out, 'shape', type(out))}.")
             chunks.append(out.float().cpu().numpy())

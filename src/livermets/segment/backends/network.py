@@ -118,6 +118,13 @@ class NetworkSettings(BaseModel):
                              "P/A, S/I (e.g. RAS, LPS), or 'image'")
         return code
 
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        """``gpu`` / ``gpu:N`` (the CLI's spelling) are torch's ``cuda`` / ``cuda:N``."""
+        value = value.strip().lower()
+        return "cuda" + value[3:] if value.startswith("gpu") else value
+
     @field_validator("spacing", "roi")
     @classmethod
     def _positive(cls, value: Any) -> Any:
