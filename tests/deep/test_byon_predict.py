@@ -18,6 +18,8 @@ from livermets.lesions import LesionSettings, build_lesion_tables
 from tests.byon_nets import MeanLogit, MeanTwoClass, ThreeOutputs, save_script
 from tests.helpers import make_cohort
 
+# TorchScript is what these backends read; torch deprecates writing it, not reading it
+pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.*deprecated:DeprecationWarning")
 SLOPE, OFFSET = 6.0, -2.0
 
 
