@@ -337,3 +337,16 @@ def test_study_segmentation_options_are_validated(tmp_path):
                            options={"rois": [8, 16, 32]})
     with pytest.raises(ConfigError, match="rois: Extra inputs are not permitted"):
         _backend(bad)
+
+
+def test_several_lesion_values_give_lesion_classes(cohort, tmp_path):
+    """lesions=1,2: two lesion classes (values 1 and 2 of the lesion map, named label_1 and
+    label_2), as for nnU-Net models with several lesion labels."""
+    manifest, liver, lesion = cohort
+    save_script(ThresholdSegmenter(), tmp_path / "net.pt")
+    backend = make_backend("torchscript", model=tmp_path / "net.pt", roi=(8, 32, 32),
+                           labels="liver=1,2;lesions=1,2")
+    raw = _predict(backend, manifest)
+    assert raw.lesion_classes == ["label_1", "label_2"]
+    assert np.array_equal(raw.lesions == 2, lesion)
+    assert np.array_equal(raw.lesions == 1, liver & ~lesion)
