@@ -35,3 +35,8 @@ class ConfigError(LivermetsError):
 
 class DataError(LivermetsError):
     """Data are present but unusable for the requested computation."""
+
+
+class NetworkError(InputFileError):
+    """A user's network (TorchScript file, MONAI bundle) cannot be loaded or gives an output
+    livermets cannot interpret."""

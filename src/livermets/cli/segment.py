@@ -13,7 +13,7 @@ from livermets.cli._common import LivermetsGroup, console, err_console, print_js
 from livermets.cli._progress import patient_progress
 from livermets.errors import ConfigError
 
-BACKEND_HELP = "totalsegmentator | nnunet | monai."
+BACKEND_HELP = "totalsegmentator | nnunet | monai | torchscript | bundle."
 
 
 class SegmentGroup(LivermetsGroup):
@@ -43,7 +43,8 @@ def run(
     backend: str = typer.Option(..., "--backend", "-b", help=BACKEND_HELP),
     out: Path = typer.Option(..., "--out", help="Output folder (masks + manifest.csv)."),
     model: Path | None = typer.Option(
-        None, "--model", help="monai: folder from `segment train`; nnunet: trained model folder."
+        None, "--model", help="monai: folder from `segment train`; nnunet: trained model folder; "
+        "torchscript: a TorchScript file; bundle: a MONAI bundle folder."
     ),
     liver_task: str = typer.Option(
         "total", "--liver-task", help="totalsegmentator: total | total_mr | none."
@@ -67,10 +68,17 @@ def run(
     folds: str | None = typer.Option(None, "--folds", help="nnunet: folds, e.g. 0,1,2 or all."),
     checkpoint: str = typer.Option("checkpoint_final.pth", "--checkpoint", help="nnunet."),
     labels: str | None = typer.Option(
-        None, "--labels", help="nnunet: model labels per region, e.g. 'liver=1,2;lesions=2'."
+        None, "--labels", help="nnunet, torchscript, bundle: model labels per region, e.g. "
+        "'liver=1,2;lesions=2'."
     ),
     channels: str | None = typer.Option(
-        None, "--channels", help="nnunet: manifest image columns, one per model input channel."
+        None, "--channels", help="nnunet, torchscript, bundle: manifest image columns, one per "
+        "model input channel."
+    ),
+    assignments: list[str] | None = typer.Option(
+        None, "--set", help="torchscript, bundle: a network setting KEY=VALUE (repeatable): "
+        "spacing=1,1,2.5 orientation=RAS axes=xyz intensity_range=-100,240 scale_to=0,1 "
+        "zscore=true roi=96,96,96 overlap=0.25 output=logits|labels (docs/segmentation.md)."
     ),
     min_lesion_ml: float = typer.Option(
         0.02, "--min-lesion-ml", help="Remove lesion components smaller than this (ml)."
@@ -106,13 +114,24 @@ def run(
         if not all(f.isdigit() or f == "all" for f in parts):
             raise ConfigError(f"--folds '{folds}' must be fold numbers such as 0,1,2 or 'all'.")
         fold_values = tuple(f if f == "all" else int(f) for f in parts)
-    engine = make_backend(
-        backend, model=model, liver_task=liver_task, lesion_task=lesion_task, fast=fast,
-        device=device, license_key=license_key, weights_dir=weights_dir, download=not offline,
-        folds=fold_values, checkpoint=checkpoint, labels=parse_label_selection(labels) or None,
-        channels=tuple(c.strip() for c in channels.split(",")) if channels else None,
-        threads=threads,
-    )  # fmt: skip
+    channel_values = tuple(c.strip() for c in channels.split(",")) if channels else None
+    if backend in ("torchscript", "bundle"):
+        from livermets.segment.backends.network import parse_assignments
+
+        given = {"labels": parse_label_selection(labels) or None, "channels": channel_values,
+                 "threads": threads, "device": device}
+        options = {**{k: v for k, v in given.items() if v}, **parse_assignments(assignments)}
+        engine = make_backend(backend, model=model, **options)
+    elif assignments:
+        raise ConfigError("--set is for the torchscript and bundle backends.")
+    else:
+        engine = make_backend(
+            backend, model=model, liver_task=liver_task, lesion_task=lesion_task, fast=fast,
+            device=device, license_key=license_key, weights_dir=weights_dir,
+            download=not offline, folds=fold_values, checkpoint=checkpoint,
+            labels=parse_label_selection(labels) or None, channels=channel_values,
+            threads=threads,
+        )  # fmt: skip
     settings = RunSettings(
         postprocess=PostprocessSettings(min_lesion_ml=min_lesion_ml, min_inside=min_inside),
         overwrite=overwrite,

@@ -25,7 +25,12 @@ class _Strict(BaseModel):
 
 
 class CropSettings(_Strict):
-    """How lesion crops are cut from the images."""
+    """How lesion crops are cut from the images.
+
+    Without ``spacing`` a crop spans the lesion's bounding box plus ``margin`` (``size`` pixels
+    across, whatever the lesion's size); with ``spacing`` (x, y, z mm) it is ``size`` x ``size``
+    (x ``depth``) voxels of that spacing centred on the lesion (fixed physical size).
+    """
 
     mode: Literal["2d", "2.5d", "3d"] = "2d"
     size: int = Field(default=64, ge=8, le=512)
@@ -37,6 +42,14 @@ class CropSettings(_Strict):
     window: Literal["seed", "abdomen", "liver", "none"] | tuple[float, float] = "seed"
     mask_outside: bool = False
     phases: list[str] | None = None
+    spacing: tuple[float, float, float] | None = None
+
+    @model_validator(mode="after")
+    def _spacing(self) -> CropSettings:
+        if self.spacing is not None and min(self.spacing) <= 0:
+            raise ValueError(f"crops.spacing must be 3 positive values (x, y, z mm), got "
+                             f"{self.spacing}")
+        return self
 
     def window_bounds(self) -> tuple[float, float] | None:
         """(low, high) intensity bounds of the window, or None to min-max scale."""

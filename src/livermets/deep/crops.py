@@ -130,14 +130,18 @@ def _lesion_crops(volumes: list[np.ndarray | None], mask: np.ndarray, lesion: pd
     cj = (lesion["bbox_j_min"] + lesion["bbox_j_max"]) / 2.0
     ext_mm = max((lesion["bbox_i_max"] - lesion["bbox_i_min"] + 1) * sx,
                  (lesion["bbox_j_max"] - lesion["bbox_j_min"] + 1) * sy, 4.0 * max(sx, sy))
-    half_mm = ext_mm * (1.0 + 2.0 * settings.margin) / 2.0
     n = settings.size
-    ii = _grid(ci, half_mm / sx, n)
-    jj = _grid(cj, half_mm / sy, n)
+    if settings.spacing is None:  # the lesion's extent plus margin, whatever its size
+        half_x = half_y = half_z = ext_mm * (1.0 + 2.0 * settings.margin) / 2.0
+    else:  # fixed voxels of the given spacing
+        tx, ty, tz = settings.spacing
+        half_x, half_y, half_z = n * tx / 2.0, n * ty / 2.0, settings.depth * tz / 2.0
+    ii = _grid(ci, half_x / sx, n)
+    jj = _grid(cj, half_y / sy, n)
     out: list[np.ndarray] = []
     if settings.mode == "3d":
         ck = (lesion["bbox_k_min"] + lesion["bbox_k_max"]) / 2.0
-        kk = _grid(ck, half_mm / sz, settings.depth)
+        kk = _grid(ck, half_z / sz, settings.depth)
         coords = np.stack(np.meshgrid(kk, jj, ii, indexing="ij"))
         channels = []
         lesion_mask = map_coordinates(mask.astype(np.float32), coords, order=0, cval=0.0)
@@ -218,8 +222,10 @@ def _patient_crops(row: PatientRow, lesions: pd.DataFrame, keys: list[str],
 
 def crop_key(manifest: Manifest, lesions: pd.DataFrame, settings: CropSettings) -> str:
     """Cache key: crop settings, the lesions table and every image/mask file's size and mtime."""
-    digest = hashlib.sha256(json.dumps([CACHE_VERSION, settings.model_dump(mode="json")],
-                                       sort_keys=True).encode())
+    # a crop spacing joins the key only when set, so caches of extent-scaled crops stay valid
+    dumped = settings.model_dump(mode="json", exclude={"spacing"} if settings.spacing is None
+                                 else set())
+    digest = hashlib.sha256(json.dumps([CACHE_VERSION, dumped], sort_keys=True).encode())
     digest.update(pd.util.hash_pandas_object(lesions.astype(str), index=False).to_numpy()
                   .tobytes())
     for row in manifest.rows():

@@ -371,8 +371,25 @@ def load_deep_model(folder: str | Path) -> tuple[dict[str, Any], torch.nn.Module
 
 
 def predict_deep(model_dir: str | Path, manifest: str | Path, out: str | Path,
-                 cache: str | Path | None = None) -> dict[str, Any]:
-    """Per-lesion and per-patient predictions of a frozen deep model on a cohort manifest."""
+                 cache: str | Path | None = None,
+                 options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Per-lesion and per-patient predictions of a frozen deep model on a cohort manifest.
+
+    ``model_dir`` is a livermets deep model folder (``card.json``), or a classifier the user
+    brings: a TorchScript file, a folder with ``classifier.json`` or a MONAI bundle, whose
+    settings ``options`` (``deep.byon.overrides``) complete or override.
+    """
+    path = Path(model_dir)
+    if not path.exists():
+        raise InputFileError(
+            f"{path} does not exist: give a livermets deep model folder (DIR/models/NAME), a "
+            "TorchScript file, a folder with classifier.json or a MONAI bundle folder."
+        )
+    if not (path / CARD).is_file():
+        return predict_byon(model_dir, manifest, out, cache, options)
+    if options:
+        raise ConfigError(f"{model_dir} is a livermets deep model: its card fixes the crops, "
+                          f"output and classes; drop {sorted(options)}.")
     card, model = load_deep_model(model_dir)
     spec = DeepModelSpec.model_validate(card["spec"])
     crops = lesion_crops(manifest, spec, Path(cache) if cache else None)
@@ -401,29 +418,53 @@ def predict_deep(model_dir: str | Path, manifest: str | Path, out: str | Path,
     numerics = dataclasses.replace(numerics, precision=card.get("precision") or "fp32")
     prob = predict_crops(model, crops, clinical, numerics=numerics, fuse=True)
     keys, lesion_prob = lesion_probabilities(crops.meta, prob, spec.lesion_aggregation)
-    classes = card["classes"]
-    table = keys.assign(model=card["model"])
-    cut = card.get("threshold")
+    summary = write_predictions(keys, lesion_prob, card["classes"], card.get("threshold"),
+                                card["model"], Path(out))
+    return {**summary, "precision": numerics.precision}
+
+
+def write_predictions(keys: pd.DataFrame, lesion_prob: np.ndarray, classes: list[Any],
+                      cut: float | None, name: str, out: Path) -> dict[str, Any]:
+    """Write the lesion table (``y_prob`` / ``p_<class>``, ``y_pred``) to ``out`` and the patient
+    table (max over lesions; multi-class: the most suspicious lesion) beside it."""
+    table = keys.assign(model=name)
     if len(classes) == 2:
         table["y_prob"] = lesion_prob[:, 1]
         table["y_pred"] = np.where(lesion_prob[:, 1] >= (0.5 if cut is None else cut),
                                    classes[1], classes[0])
     else:
-        for k, name in enumerate(classes):
-            table[f"p_{name}"] = lesion_prob[:, k]
+        for k, label in enumerate(classes):
+            table[f"p_{label}"] = lesion_prob[:, k]
         table["y_pred"] = np.asarray(classes, dtype=object)[lesion_prob.argmax(1)]
-    out = Path(out)
     write_table(table, out)
     pkeys, pprob = patient_probabilities(keys, lesion_prob, "max" if len(classes) == 2
                                          else "max_lesion")
-    patients = pkeys.assign(model=card["model"])
-    for k, name in enumerate(classes):
-        patients[f"p_{name}"] = pprob[:, k]
+    patients = pkeys.assign(model=name)
+    for k, label in enumerate(classes):
+        patients[f"p_{label}"] = pprob[:, k]
     patient_out = out.with_name(f"{out.stem}_patients{out.suffix}")
     write_table(patients, patient_out)
-    return {"model": card["model"], "rows": len(table), "patients": len(patients),
-            "out": str(out), "patients_out": str(patient_out), "threshold": cut,
-            "precision": numerics.precision}
+    return {"model": name, "rows": len(table), "patients": len(patients), "out": str(out),
+            "patients_out": str(patient_out), "threshold": cut}
+
+
+def predict_byon(model: str | Path, manifest: str | Path, out: str | Path,
+                 cache: str | Path | None = None,
+                 options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``predict_deep`` for a classifier the user brings (TorchScript, classifier.json, bundle)."""
+    from livermets.deep.byon import class_names, load_classifier, run_classifier
+
+    spec, network, files = load_classifier(model, options)
+    crop_spec = DeepModelSpec(name="byon", crops=spec.crops)
+    crops = lesion_crops(manifest, crop_spec, Path(cache) if cache else None)
+    prob = run_classifier(network, crops, spec, Path(model))
+    keys, lesion_prob = lesion_probabilities(crops.meta, prob, spec.lesion_aggregation)
+    name = spec.name or Path(model).stem
+    summary = write_predictions(keys, lesion_prob, class_names(spec, prob.shape[1]),
+                                spec.threshold, name, Path(out))
+    return {**summary, "source": str(model), "output": spec.output or "logit",
+            "files_sha256": {p.name: file_sha256(p) for p in files if p.is_file()},
+            "crops": spec.crops.model_dump(mode="json")}
 
 
 def export_embeddings(model_dir: str | Path, manifest: str | Path,

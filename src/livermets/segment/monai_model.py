@@ -163,9 +163,12 @@ def torch_threads(n: int | None) -> Iterator[None]:
 # ---------------------------------------------------------------- preprocessing
 
 
-def to_grid(image: sitk.Image, spacing_xyz: Sequence[float]) -> sitk.Image:
-    """An empty LPS image covering ``image`` at the given spacing (the network's grid)."""
-    oriented = sitk.DICOMOrient(image, ORIENTATION)
+def to_grid(
+    image: sitk.Image, spacing_xyz: Sequence[float], orientation: str = ORIENTATION
+) -> sitk.Image:
+    """An empty image covering ``image`` at the given spacing and orientation (LPS unless told),
+    the network's grid."""
+    oriented = sitk.DICOMOrient(image, orientation)
     old_size = np.array(oriented.GetSize(), dtype=float)
     old_spacing = np.array(oriented.GetSpacing(), dtype=float)
     new_spacing = np.array(spacing_xyz, dtype=float)

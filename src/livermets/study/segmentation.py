@@ -31,7 +31,7 @@ class SegmentationSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    backend: Literal["monai", "totalsegmentator", "nnunet"]
+    backend: Literal["monai", "totalsegmentator", "nnunet", "torchscript", "bundle"]
     model: Path | None = None
     options: dict[str, Any] = Field(default_factory=dict)
     match_dice: float = Field(default=0.1, ge=0.0, lt=1.0)

@@ -1,4 +1,5 @@
-"""Segmentation backends: TotalSegmentator, an nnU-Net v2 model folder, livermets' MONAI model."""
+"""Segmentation backends: TotalSegmentator, an nnU-Net v2 model folder, livermets' MONAI model,
+and a network the user brings (a TorchScript file or a MONAI bundle)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,16 @@ from typing import Any
 from livermets.errors import ConfigError
 from livermets.segment.backends.base import Backend, RawSegmentation
 
-BACKENDS = ("monai", "totalsegmentator", "nnunet")
+BACKENDS = ("monai", "totalsegmentator", "nnunet", "torchscript", "bundle")
 
 
 def make_backend(name: str, **options: Any) -> Backend:
-    """The backend called ``name`` with its options (see each backend's constructor)."""
+    """The backend called ``name`` with its options (see each backend's constructor; the
+    torchscript and bundle backends refuse options they do not know)."""
+    if name in ("torchscript", "bundle"):
+        from livermets.segment.backends.network import NetworkBackend
+
+        return NetworkBackend(name, options.pop("model", None), **options)
     if name == "monai":
         from livermets.segment.backends.monai_backend import MonaiBackend
 
