@@ -248,6 +248,9 @@ def plan_patient(row: PatientRow, params: RadiomicsParams) -> PatientPlan:
     liver_labels = data.mask("liver_mask") if needs_liver else None
     liver = liver_labels > 0 if liver_labels is not None else None
     lesion_labels = data.mask("lesion_mask")
+    keep = row.lesion_mask_label if row.lesion_mask_label is not None else regions.lesion_label
+    if lesion_labels is not None and keep is not None:  # pyradiomics' label: one mask value
+        lesion_labels = np.where(lesion_labels == keep, lesion_labels, 0)
     all_lesions = lesion_labels > 0 if lesion_labels is not None else np.zeros(shape, bool)
     if needs_liver and liver is None:
         plan.problems.append(
