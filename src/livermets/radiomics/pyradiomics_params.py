@@ -21,11 +21,12 @@ _SIMPLE_TYPES = {
     "Exponential": "exponential",
     "Gradient": "gradient",
 }
-# SimpleITK's interpolator names and enum values (sitkNearestNeighbor = 1, ...)
+# SimpleITK's interpolator names, and the enum values pyradiomics' schema allows (1-10) that
+# livermets has (sitkBSpline is 23 in SimpleITK 2: the name only)
 _INTERPOLATORS = {
     "sitkNearestNeighbor": "nearest", 1: "nearest",
     "sitkLinear": "linear", 2: "linear",
-    "sitkBSpline": "bspline", 3: "bspline",
+    "sitkBSpline": "bspline",
 }  # fmt: skip
 _WAVELET_ARGS = ("wavelet", "level", "start_level")
 # settings that change no feature value here, as in pyradiomics (see docs/radiomics.md)
@@ -168,7 +169,7 @@ def _resampling(settings: dict[str, Any], source: str) -> dict[str, Any]:
     interpolator = settings.get("interpolator", "sitkBSpline")
     if interpolator is None:
         interpolator = "sitkBSpline"
-    if interpolator not in _INTERPOLATORS:
+    if not isinstance(interpolator, str | int) or interpolator not in _INTERPOLATORS:
         raise _refuse(source, "interpolator", f"{interpolator!r}; livermets interpolates with "
                       "sitkBSpline, sitkLinear or sitkNearestNeighbor")  # fmt: skip
     out: dict[str, Any] = {"interpolator": _INTERPOLATORS[interpolator]}
