@@ -30,7 +30,7 @@ def test_batch_columns_map_to_the_manifest(cohort, tmp_path):
     manifest = load_manifest(path)
     rows = manifest.rows()
     assert [r.patient_id for r in rows] == ["p1", "p2"]
-    assert rows[0].image == (tmp_path / "cohort" / "p1" / "ct.nii.gz")
+    assert rows[0].image.resolve() == (tmp_path / "cohort" / "p1" / "ct.nii.gz").resolve()
     assert rows[0].image.is_file() and rows[1].masks["lesion_mask"].is_file()
     assert set(rows[0].masks) == {"lesion_mask"}
     assert [r.lesion_mask_label for r in rows] == [2, None]
