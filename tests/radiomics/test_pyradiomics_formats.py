@@ -14,7 +14,6 @@ from tests.radiomics.conftest import write_cohort
 from tests.radiomics.test_pyradiomics_params import EXAMPLE_CT, pyradiomics_features
 
 FEATURE_PREFIXES = ("original_", "log-sigma-", "wavelet-")
-FILTER_RTOL = 1e-5
 
 
 def _livermets_manifest(cohort, path, **extra):
@@ -62,20 +61,34 @@ def test_batch_label_selects_one_mask_value(cohort, tmp_path):
     assert list(by_batch["original_shape_VoxelVolume"]) == list(first["original_shape_VoxelVolume"])
 
 
-def test_example_ct_through_the_pipeline_matches_pyradiomics(cohort, tmp_path):
-    """``extract_features(cohort, exampleCT.yaml)`` against pyradiomics on each whole image."""
-    table = extract_features(cohort, EXAMPLE_CT)
-    assert list(table["lesion_id"]) == [1, 1]  # exampleCT's label: 1 keeps mask value 1
+NO_RESAMPLING = (
+    "imageType: {Original: {}, LoG: {sigma: [1.0, 3.0]}, Wavelet: {}}\n"
+    "featureClass: {firstorder: , glcm: [Contrast, Idmn], glszm: }\n"
+    "setting: {binWidth: 10, label: 2, padDistance: 4, preCrop: %s}\n"
+)
+
+
+@pytest.mark.parametrize("case", ["exampleCT", "precrop", "whole-image"])
+def test_pyradiomics_file_through_the_pipeline_equals_pyradiomics(cohort, tmp_path, case):
+    """``extract_features(cohort, FILE)`` equals pyradiomics' extractor(FILE) on each whole
+    image and label map: exampleCT.yaml (1 mm B-spline, LoG, wavelet), and LoG + wavelet without
+    resampling on the bounding box + padDistance (preCrop) or the whole image."""
+    path = EXAMPLE_CT
+    if case != "exampleCT":
+        path = tmp_path / "params.yaml"
+        path.write_text(NO_RESAMPLING % ("true" if case == "precrop" else "false"))
+    table = extract_features(cohort, path)
+    assert list(table["lesion_id"]) == [1, 1]  # the label keeps one mask value per patient
     manifest = pd.read_csv(cohort)
     for row, (_, got) in zip(manifest.itertuples(), table.iterrows(), strict=True):
         image = sitk.ReadImage(str(cohort.parent / row.image))
         mask = sitk.ReadImage(str(cohort.parent / row.lesion_mask))
-        expected = pyradiomics_features(str(EXAMPLE_CT), image, mask)
+        expected = pyradiomics_features(str(path), image, mask)
         ours = {c: got[c] for c in table.columns if c.startswith(FEATURE_PREFIXES)}
         assert sorted(ours) == sorted(expected)
+        assert len(ours) == (1218 if case == "exampleCT" else 11 * (18 + 2 + 16))
         for name, value in expected.items():
-            tol = 1e-9 if name.startswith("original_") else FILTER_RTOL
-            assert ours[name] == pytest.approx(value, rel=tol, abs=1e-9), name
+            assert ours[name] == pytest.approx(value, rel=1e-12, abs=1e-300, nan_ok=True), name
 
 
 def test_preset_name_on_the_command_line(features_cli, cohort, tmp_path):

@@ -93,9 +93,8 @@ MANY_SETTINGS = {
     "imageType": {"Original": {}, "Square": {}, "Gradient": {}, "Exponential": {},
                   "Wavelet": {"start_level": 0, "level": 1, "wavelet": "haar"}},
     "featureClass": {"firstorder": [], "shape": ["VoxelVolume", "Compactness1"], "glcm": None,
-                     "glrlm": None, "glszm": None, "gldm": None, "ngtdm": None,
-                     "shape2D": ["Perimeter", "PixelSurface"]},
-    "setting": {"binCount": 16, "binWidth": 5, "resegmentRange": [20.0, 220.0],
+                     "glrlm": None, "glszm": None, "gldm": None, "ngtdm": None},
+    "setting": {"binCount": 16, "binWidth": 5, "resegmentRange": [60.0, 180.0],
                 "resegmentMode": "absolute", "normalize": True, "normalizeScale": 100,
                 "removeOutliers": 3, "force2D": True, "force2Ddimension": 0,
                 "weightingNorm": "no_weighting", "gldm_a": 1, "distances": [1, 2],
@@ -111,13 +110,12 @@ def test_every_supported_setting_gives_pyradiomics_own_features():
     params = params_from_dict(MANY_SETTINGS)
     ex = params.extraction
     assert (ex.discretisation.bin_count, ex.discretisation.bin_width) == (16, None)
-    assert ex.resegmentation.range == (20.0, 220.0)
+    assert ex.resegmentation.range == (60.0, 180.0)
     assert (ex.normalisation.scale, ex.normalisation.remove_outliers) == (100, 3)
     assert (ex.texture, ex.texture_aggregation, ex.gldm_alpha) == ("2d", "merge", 1)
     assert (ex.distances, ex.symmetric_glcm, ex.voxel_array_shift) == ([1, 2], False, 300)
     assert ex.resampling.spacing == (1.2, 1.2, 0.0) and ex.resampling.interpolator == "linear"
-    assert ex.features == {"shape": ["VoxelVolume", "Compactness1"],
-                           "shape2D": ["Perimeter", "PixelSurface"]}  # fmt: skip
+    assert ex.features == {"shape": ["VoxelVolume", "Compactness1"]}
     ours = get_engine(params.engine).extract(image, mask, ex)
     assert "original_shape_Compactness1" in ours and "wavelet-HH_ngtdm_Busyness" in ours
     assert_same_features(ours, theirs)

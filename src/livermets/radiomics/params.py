@@ -145,6 +145,8 @@ class Extraction(_Strict):
     voxel_array_shift: float = 0.0
     texture_min_voxels: int = Field(default=27, ge=1)
     preprocessing: Literal["pyradiomics", "ibsi"] = "pyradiomics"
+    crop: Literal["window", "pyradiomics"] = "window"
+    pre_crop: bool = False
 
     @model_validator(mode="after")
     def _consistent(self) -> Extraction:
@@ -152,6 +154,8 @@ class Extraction(_Strict):
             raise ValueError("feature_classes is empty: list at least one class, e.g. [firstorder]")
         if not self.image_types.enabled():
             raise ValueError("no image type is enabled: set image_types.original: true")
+        if self.crop == "pyradiomics" and self.preprocessing != "pyradiomics":
+            raise ValueError("crop: pyradiomics needs preprocessing: pyradiomics")
         if self.resampling.round_intensities and self.preprocessing != "ibsi":
             raise ValueError("resampling.round_intensities needs preprocessing: ibsi")
         if "shape2D" in self.feature_classes and self.texture != "2d":
@@ -230,6 +234,10 @@ class RadiomicsParams(_Strict):
             del extraction["preprocessing"]
         if not extraction["resampling"]["round_intensities"]:
             del extraction["resampling"]["round_intensities"]
+        if extraction["crop"] == "window":
+            del extraction["crop"]
+        if not extraction["pre_crop"]:
+            del extraction["pre_crop"]
         return {"engine": self.engine, "extraction": extraction}
 
     def params_hash(self) -> str:

@@ -32,7 +32,6 @@ _WAVELET_ARGS = ("wavelet", "level", "start_level")
 # settings that change no feature value here, as in pyradiomics (see docs/radiomics.md)
 _NO_EFFECT = {
     "additionalInfo": "diagnostics only",
-    "preCrop": "livermets always crops each region's window, with a margin sized for the filters",
     "minimumROIDimensions": "a 1-D region gets shape and first order, with a reason",
 }
 _UNSUPPORTED = {
@@ -48,7 +47,7 @@ _UNSUPPORTED = {
 }
 _KNOWN_SETTINGS = {
     "binWidth", "binCount", "resampledPixelSpacing", "interpolator", "padDistance",
-    "normalize", "normalizeScale", "removeOutliers", "resegmentRange", "resegmentMode",
+    "normalize", "normalizeScale", "removeOutliers", "resegmentRange", "resegmentMode", "preCrop",
     "resegmentShape", "label", "force2D", "force2Ddimension", "voxelArrayShift", "distances",
     "symmetricalGLCM", "weightingNorm", "gldm_a", "correctMask", "sigma", "gradientUseSpacing",
     *_WAVELET_ARGS, *_NO_EFFECT, *_UNSUPPORTED,
@@ -263,7 +262,10 @@ def pyradiomics_to_livermets(data: dict[str, Any], source: str = "parameters") -
         "discretisation": _discretisation(settings),
         **_texture(settings, source),
         "texture_min_voxels": 1,  # pyradiomics computes texture on any region it accepts
+        "crop": "pyradiomics",  # filters and resampling see pyradiomics' own crop of a region
     }
+    if settings.get("preCrop"):
+        extraction["pre_crop"] = True
     if features:
         extraction["features"] = features
     reseg = _resegmentation(settings, source)
