@@ -34,6 +34,8 @@ def convert(
         pyradiomics_to_livermets,
     )
 
+    if out is not None:
+        check_output_file(out, suffixes=(".yaml", ".yml"))
     data = read_params_file(source)
     if not is_pyradiomics_params(data):
         raise ConfigError(
@@ -47,7 +49,6 @@ def convert(
         + yaml.safe_dump(converted, sort_keys=False)
     )
     if out is not None:
-        check_output_file(out, suffixes=(".yaml", ".yml"))
         write_text(out, text)
     if as_json:
         print_json({"source": str(source), "out": str(out) if out else None,
