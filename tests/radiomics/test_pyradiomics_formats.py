@@ -66,17 +66,25 @@ NO_RESAMPLING = (
     "featureClass: {firstorder: , glcm: [Contrast, Idmn], glszm: }\n"
     "setting: {binWidth: 10, label: 2, padDistance: 4, preCrop: %s}\n"
 )
+NORMALISED = (  # as pyradiomics' exampleMR_3mm.yaml: z-score of the whole image, then resampling
+    "imageType: {Original: {}, LoG: {sigma: [2.0]}}\n"
+    "featureClass: {firstorder: , glcm: [Contrast, Idmn], glszm: }\n"
+    "setting: {normalize: true, normalizeScale: 100, removeOutliers: 3, binWidth: 5,\n"
+    "          resampledPixelSpacing: [2, 2, 2], interpolator: sitkBSpline, label: 2}\n"
+)
 
 
-@pytest.mark.parametrize("case", ["exampleCT", "precrop", "whole-image"])
+@pytest.mark.parametrize("case", ["exampleCT", "precrop", "whole-image", "normalised"])
 def test_pyradiomics_file_through_the_pipeline_equals_pyradiomics(cohort, tmp_path, case):
     """``extract_features(cohort, FILE)`` equals pyradiomics' extractor(FILE) on each whole
     image and label map: exampleCT.yaml (1 mm B-spline, LoG, wavelet), and LoG + wavelet without
-    resampling on the bounding box + padDistance (preCrop) or the whole image."""
+    resampling on the bounding box + padDistance (preCrop) or the whole image, and z-score
+    normalisation of the whole image before resampling."""
     path = EXAMPLE_CT
     if case != "exampleCT":
         path = tmp_path / "params.yaml"
-        path.write_text(NO_RESAMPLING % ("true" if case == "precrop" else "false"))
+        text = NO_RESAMPLING % ("true" if case == "precrop" else "false")
+        path.write_text(NORMALISED if case == "normalised" else text)
     table = extract_features(cohort, path)
     assert list(table["lesion_id"]) == [1, 1]  # the label keeps one mask value per patient
     manifest = pd.read_csv(cohort)
@@ -86,7 +94,8 @@ def test_pyradiomics_file_through_the_pipeline_equals_pyradiomics(cohort, tmp_pa
         expected = pyradiomics_features(str(path), image, mask)
         ours = {c: got[c] for c in table.columns if c.startswith(FEATURE_PREFIXES)}
         assert sorted(ours) == sorted(expected)
-        assert len(ours) == (1218 if case == "exampleCT" else 11 * (18 + 2 + 16))
+        n_images = {"exampleCT": 14, "normalised": 2}.get(case, 11)
+        assert len(ours) == (1218 if case == "exampleCT" else n_images * (18 + 2 + 16))
         for name, value in expected.items():
             assert ours[name] == pytest.approx(value, rel=1e-12, abs=1e-300, nan_ok=True), name
 

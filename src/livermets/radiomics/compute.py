@@ -47,6 +47,8 @@ def run_task(task: RegionTask, engine_name: str, extraction_json: str) -> list[d
                 for r in task.regions]  # fmt: skip
     unresampled = extraction.resampling.model_copy(update={"spacing": None})
     inner = extraction.model_copy(update={"resampling": unresampled, "pre_crop": False})
+    if own_crop:  # the patient's whole image was normalised when planned
+        inner = inner.model_copy(update={"normalisation": None})
     out = []
     for region in task.regions:
         if own_crop:

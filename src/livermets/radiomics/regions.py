@@ -16,7 +16,7 @@ from livermets.errors import DataError
 from livermets.io import read_image, read_mask
 from livermets.lesions import axial_diameter, size_group, split_instances
 from livermets.radiomics.params import Extraction, RadiomicsParams
-from livermets.radiomics.preprocessing import ibsi_resample
+from livermets.radiomics.preprocessing import ibsi_resample, pyradiomics_normalise
 
 Box = tuple[int, int, int, int, int, int]  # z0, z1, y0, y1, x0, x1 (half-open)
 
@@ -190,6 +190,10 @@ class _PatientImage:
         self.row = row
         self.image = read_image(row.image)
         self.array = sitk.GetArrayFromImage(self.image)
+        ex = params.extraction
+        if ex.crop == "pyradiomics" and ex.normalisation is not None:
+            # pyradiomics normalises the whole image before cutting out a region
+            self.array = sitk.GetArrayFromImage(pyradiomics_normalise(self.image, ex.normalisation))
         self.spacing = self.image.GetSpacing()
         self.params = params
 
