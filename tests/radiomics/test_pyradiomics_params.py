@@ -73,7 +73,18 @@ def test_example_ct_is_read_as_a_livermets_parameter_file():
     assert ex.voxel_array_shift == 1000
     assert (ex.texture, ex.texture_min_voxels) == ("3d", 1)
     assert ex.resegmentation is None and ex.normalisation is None
+    assert (ex.crop, ex.pre_crop) == ("pyradiomics", False)
     assert params.regions.lesion_label == 1
+
+
+def test_crop_keys_enter_the_params_hash_only_when_set():
+    base = params_from_dict({}).params_hash()
+    assert params_from_dict({"extraction": {"crop": "window"}}).params_hash() == base
+    assert params_from_dict({"extraction": {"pre_crop": False}}).params_hash() == base
+    assert params_from_dict({"extraction": {"crop": "pyradiomics"}}).params_hash() != base
+    with pytest.raises(ConfigError, match="crop: pyradiomics needs preprocessing: pyradiomics"):
+        params_from_dict({"extraction": {"crop": "pyradiomics", "preprocessing": "ibsi"}})
+    assert params_from_dict({"setting": {"preCrop": True}}).extraction.pre_crop is True
 
 
 def test_example_ct_gives_pyradiomics_own_features():
