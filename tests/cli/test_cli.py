@@ -12,7 +12,8 @@ from livermets import __version__
 
 COMMANDS = [
     [], ["demo"], ["synth"], ["validate"], ["lesions"], ["datasets"], ["datasets", "ircadb"],
-    ["report"], ["report", "cohort"], ["stats"], ["stats", "roc"], ["stats", "delong"],
+    ["report"], ["report", "cohort"], ["params"], ["params", "convert"], ["stats"],
+    ["stats", "roc"], ["stats", "delong"],
     ["stats", "threshold"], ["stats", "calibration"], ["stats", "dca"], ["stats", "cindex"],
     ["stats", "km"], ["stats", "mrmc"],
 ]  # fmt: skip

@@ -12,8 +12,9 @@ from livermets._outputs import check_output_file, check_output_folder
 from livermets.errors import ConfigError
 
 # commands whose --out is one file (the others write a folder)
-FILE_OUTPUTS = {"deep predict", "deep embed", "features", "lesions", "predict", "readers export",
-                "study init"}
+FILE_OUTPUTS = {"deep predict", "deep embed", "features", "lesions", "params convert", "predict",
+                "readers export", "study init"}
+YAML_OUTPUTS = {"study init", "params convert"}
 
 
 def _writing_commands() -> list[tuple[str, Any]]:
@@ -57,7 +58,7 @@ def test_every_writing_command_is_covered():
                "deep multiphase run", "deep multiphase train", "deep multiphase predict",
                "deep multiphase evaluate", "report cohort", "report readers", "datasets ircadb"}
     assert names == FILE_OUTPUTS | folders
-    assert len(names) == 20
+    assert len(names) == 21
 
 
 @pytest.mark.parametrize("name", [name for name, _ in WRITING])
@@ -65,7 +66,7 @@ def test_out_under_a_file_is_refused_up_front(cli, tmp_path, name):
     """--out whose parent is a file: exit 2, the message names the file, nothing created."""
     blocker = tmp_path / "notes.txt"
     blocker.write_text("a file")
-    suffix = ".yaml" if name == "study init" else ".csv" if name in FILE_OUTPUTS else ""
+    suffix = ".yaml" if name in YAML_OUTPUTS else ".csv" if name in FILE_OUTPUTS else ""
     out = blocker / f"result{suffix}"
     command = dict(WRITING)[name]
     code, output = cli(*name.split(), *_arguments(command, str(out), tmp_path))
@@ -80,7 +81,7 @@ def test_out_of_the_wrong_kind_is_refused(cli, tmp_path, name):
     """A folder given for a file output, or a file for a folder output: exit 2 before work."""
     command = dict(WRITING)[name]
     if name in FILE_OUTPUTS:
-        out = tmp_path / ("out.yaml" if name == "study init" else "out.csv")
+        out = tmp_path / ("out.yaml" if name in YAML_OUTPUTS else "out.csv")
         out.mkdir()
         expected = "is an existing folder, but a file is written here"
     else:

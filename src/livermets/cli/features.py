@@ -40,9 +40,12 @@ def _progress_callback(progress: Progress, n_patients: int) -> Any:
 
 
 def features(
-    manifest: Path = typer.Argument(..., help="Cohort manifest CSV."),
-    params_file: Path = typer.Option(
-        ..., "--params", help="Radiomics parameter YAML (see `livermets docs radiomics`)."
+    manifest: Path = typer.Argument(
+        ..., help="Cohort manifest CSV (or a pyradiomics batch CSV: ID,Image,Mask[,Label])."
+    ),
+    params_file: str = typer.Option(
+        ..., "--params", help="Radiomics parameter YAML (livermets' or pyradiomics' own), or a "
+        "preset name such as pyradiomics-default (see `livermets docs radiomics`).",
     ),
     out: Path = typer.Option(..., "--out", help="Features table: .parquet or .csv."),
     level: str = typer.Option(
@@ -61,8 +64,8 @@ def features(
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
 ) -> None:
     """Extract radiomics features per lesion and region; a re-run computes only what is missing."""
-    from livermets.radiomics import load_params
     from livermets.radiomics.engines import get_engine
+    from livermets.radiomics.params import resolve_params
     from livermets.radiomics.provenance import params_sidecar, write_feature_table
     from livermets.radiomics.runner import extract_cohort
     from livermets.radiomics.tables import error_table, feature_table
@@ -73,7 +76,7 @@ def features(
         check_output_folder(cache_dir, option="--cache")
     if level not in ("lesion", "patient"):
         raise ConfigError(f"--level must be 'lesion' or 'patient' (got '{level}').")
-    params = load_params(params_file)
+    params = resolve_params(params_file)
     cohort = load_manifest(manifest)
     scheduler = scheduler or params.compute.scheduler
     n_workers = workers if workers is not None else params.compute.workers or os.cpu_count() or 1

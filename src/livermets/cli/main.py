@@ -8,6 +8,7 @@ from livermets import __version__
 from livermets.cli import datasets as datasets_cli
 from livermets.cli import deep as deep_cli
 from livermets.cli import features as features_cli
+from livermets.cli import params as params_cli
 from livermets.cli import readers as readers_cli
 from livermets.cli import report as report_cli
 from livermets.cli import segment as segment_cli
@@ -29,6 +30,7 @@ app.command("validate")(validate)
 app.command("lesions")(lesions)
 segment_cli.register(app)
 features_cli.register(app)
+app.add_typer(params_cli.app, name="params")
 study_cli.register(app)
 deep_cli.register(app)
 app.add_typer(datasets_cli.app, name="datasets")

@@ -78,7 +78,8 @@ def run(
     assignments: list[str] | None = typer.Option(
         None, "--set", help="torchscript, bundle: a network setting KEY=VALUE (repeatable): "
         "spacing=1,1,2.5 orientation=RAS axes=xyz intensity_range=-100,240 scale_to=0,1 "
-        "zscore=true roi=96,96,96 overlap=0.25 output=logits|labels (`livermets docs segmentation`)."
+        "zscore=true roi=96,96,96 overlap=0.25 output=logits|labels "
+        "(`livermets docs segmentation`)."
     ),
     min_lesion_ml: float = typer.Option(
         0.02, "--min-lesion-ml", help="Remove lesion components smaller than this (ml)."

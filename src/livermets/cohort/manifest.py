@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from livermets.cohort.pyradiomics_batch import from_pyradiomics_batch, is_pyradiomics_batch
 from livermets.errors import ManifestError
 
 MASK_COLUMNS = ("lesion_mask", "liver_mask", "primary_mask")
@@ -16,6 +17,7 @@ RESERVED_COLUMNS = {
     *MASK_COLUMNS,
     "label",
     "lesion_labels",
+    "lesion_mask_label",
     "center",
     "split",
     "modality",
@@ -48,6 +50,7 @@ class PatientRow:
     split: str | None
     modality: str
     clinical: dict[str, object] = field(default_factory=dict)
+    lesion_mask_label: int | None = None
 
     @property
     def image(self) -> Path | None:
@@ -116,9 +119,18 @@ class Manifest:
                     split=None if pd.isna(row.get("split")) else str(row.get("split")),
                     modality=_modality(row.get("modality")) or "CT",
                     clinical={c: row[c] for c in self.clinical_columns},
+                    lesion_mask_label=_mask_label(row.get("lesion_mask_label")),
                 )
             )
         return out
+
+
+def _mask_label(value: object) -> int | None:
+    """The ``lesion_mask_label`` of a cell (checked by ``check_rows``); None when blank."""
+    if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NA:
+        return None
+    text = str(value).strip()
+    return int(float(text)) if text else None
 
 
 def _modality(value: object) -> str | None:
@@ -143,6 +155,16 @@ def check_rows(table: pd.DataFrame, path: Path) -> None:
             f"manifest {path}: line(s) {_rows(table, blank)} have no patient_id. Give every row a "
             "unique patient_id (or delete the empty rows)."
         )
+    if "lesion_mask_label" in table.columns:
+        cells = table["lesion_mask_label"]
+        numbers = pd.to_numeric(cells, errors="coerce")
+        bad = cells.notna() & ~(numbers.notna() & (numbers >= 1) & (numbers % 1 == 0))
+        if bad.any():
+            raise ManifestError(
+                f"manifest {path}: lesion_mask_label on line(s) {_rows(table, bad)} is not a "
+                "positive whole number. Give the mask value of the lesions (e.g. 1), or leave "
+                "the cell blank to take every non-zero value."
+            )
     if "modality" in table.columns:
         values = table["modality"].map(_modality)
         unknown = values.notna() & ~values.isin(MODALITIES)
@@ -160,15 +182,18 @@ def load_manifest(path: str | Path) -> Manifest:
     if not path.is_file():
         raise ManifestError(f"manifest {path} does not exist. Give the path of the cohort CSV.")
     try:
-        table = pd.read_csv(path, dtype={"patient_id": str}, keep_default_na=True)
+        table = pd.read_csv(path, dtype={"patient_id": str, "ID": str}, keep_default_na=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise ManifestError(f"cannot read manifest {path} as CSV: {exc}") from exc
     table.columns = [str(c).strip() for c in table.columns]
+    if is_pyradiomics_batch(table):  # ID,Image,Mask[,Label]: see cohort/pyradiomics_batch.py
+        table = from_pyradiomics_batch(table, path)
     if "patient_id" not in table.columns:
         raise ManifestError(
             f"manifest {path} has no 'patient_id' column (columns: {list(table.columns)}). "
             "Add one: a manifest has patient_id, image (or image_<phase> per phase) and the mask "
-            f"columns {', '.join(MASK_COLUMNS)}; the rest are clinical variables."
+            f"columns {', '.join(MASK_COLUMNS)}; the rest are clinical variables. Or give a "
+            "pyradiomics batch CSV with Image and Mask columns."
         )
     if table.empty:
         raise ManifestError(f"manifest {path} has no rows.")

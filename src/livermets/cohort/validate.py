@@ -296,6 +296,8 @@ def check_row(row: PatientRow, settings: ValidationSettings) -> list[Problem]:
         if message:
             problems.append(Problem(row.patient_id, "image", "implausible_hu", message))
     lesions = masks.get("lesion_mask")
+    if lesions is not None and row.lesion_mask_label is not None:
+        lesions = np.where(lesions == row.lesion_mask_label, lesions, 0)
     if lesions is not None:
         problems += _check_lesions(row, lesions, liver, settings)
     return problems

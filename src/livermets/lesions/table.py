@@ -185,6 +185,9 @@ def measure_patient(
         resample=settings.resample_masks,
         name=f"lesion mask of {row.patient_id}",
     )
+    if row.lesion_mask_label is not None:  # only this mask value is lesion (pyradiomics' label)
+        keep = sitk.Cast(lesions == row.lesion_mask_label, lesions.GetPixelID())
+        lesions = sitk.Multiply(lesions, keep)
     classes = read_lesion_labels(row.lesion_labels) if row.lesion_labels is not None else None
     return measure_lesions(
         row.patient_id,

@@ -7,6 +7,7 @@ from livermets.radiomics.params import (
     params_from_dict,
     preset_names,
     preset_params,
+    resolve_params,
 )
 
 __all__ = [
@@ -18,4 +19,5 @@ __all__ = [
     "preset_names",
     "preset_params",
     "register_engine",
+    "resolve_params",
 ]

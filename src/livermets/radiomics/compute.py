@@ -7,7 +7,7 @@ import SimpleITK as sitk
 
 from livermets.radiomics.engines import get_engine
 from livermets.radiomics.params import TEXTURE_CLASSES, Extraction
-from livermets.radiomics.regions import RegionTask, resample_window
+from livermets.radiomics.regions import RegionTask, pyradiomics_crop, resample_window
 
 
 def _dimensions(mask: np.ndarray) -> int:
@@ -39,17 +39,27 @@ def run_task(task: RegionTask, engine_name: str, extraction_json: str) -> list[d
     """Features of every region of a task; failures become error results, never exceptions."""
     extraction = Extraction.model_validate_json(extraction_json)
     engine = get_engine(engine_name)
+    own_crop = extraction.crop == "pyradiomics"  # each region cut and resampled on its own
     try:
-        image, masks = resample_window(task, extraction)
+        image, masks = (None, {}) if own_crop else resample_window(task, extraction)
     except (RuntimeError, ValueError) as exc:
         return [_error(task, r.region, r.lesion_id, f"resampling failed: {exc}")
                 for r in task.regions]  # fmt: skip
-    inner = extraction.model_copy(
-        update={"resampling": extraction.resampling.model_copy(update={"spacing": None})}
-    )
+    unresampled = extraction.resampling.model_copy(update={"spacing": None})
+    inner = extraction.model_copy(update={"resampling": unresampled, "pre_crop": False})
+    if own_crop:  # the patient's whole image was normalised when planned
+        inner = inner.model_copy(update={"normalisation": None})
     out = []
     for region in task.regions:
-        mask = masks[region.region]
+        if own_crop:
+            try:
+                image, mask = pyradiomics_crop(task, region, extraction)
+            except (RuntimeError, ValueError) as exc:
+                out.append(_error(task, region.region, region.lesion_id,
+                                  f"resampling failed: {exc}"))  # fmt: skip
+                continue
+        else:
+            mask = masks[region.region]
         array = sitk.GetArrayViewFromImage(mask)
         n_voxels = int(np.count_nonzero(array))
         base = {

@@ -9,12 +9,7 @@ import pandas as pd
 
 from livermets.cohort import Manifest, load_manifest
 from livermets.errors import ConfigError
-from livermets.radiomics.params import (
-    RadiomicsParams,
-    load_params,
-    preset_names,
-    preset_params,
-)
+from livermets.radiomics.params import RadiomicsParams, resolve_params
 
 
 def extract_features(
@@ -27,8 +22,9 @@ def extract_features(
 ) -> pd.DataFrame:
     """Radiomics of every lesion (``level='lesion'``) or patient of a cohort, as one table.
 
-    ``cohort`` is a manifest or its CSV path; ``params`` a RadiomicsParams, a parameter YAML or
-    a preset name. Regions that fail are left out (``livermets features`` also writes them).
+    ``cohort`` is a manifest or its CSV path (a pyradiomics batch CSV too); ``params`` a
+    RadiomicsParams, a parameter YAML (livermets' or pyradiomics' schema) or a preset name.
+    Regions that fail are left out (``livermets features`` also writes them).
     """
     from livermets.radiomics.engines import get_engine
     from livermets.radiomics.runner import extract_cohort
@@ -37,11 +33,6 @@ def extract_features(
     if level not in ("lesion", "patient"):
         raise ConfigError(f"level must be 'lesion' or 'patient' (got {level!r}).")
     manifest = cohort if isinstance(cohort, Manifest) else load_manifest(Path(cohort))
-    if isinstance(params, RadiomicsParams):
-        settings = params
-    elif isinstance(params, str) and params in preset_names() and not Path(params).exists():
-        settings = preset_params(params)
-    else:
-        settings = load_params(params)
+    settings = params if isinstance(params, RadiomicsParams) else resolve_params(params)
     result = extract_cohort(manifest, settings, cache_dir=cache_dir, workers=workers)
     return feature_table(result, settings, level, get_engine(settings.engine).version())

@@ -12,6 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from livermets.errors import ConfigError
+from livermets.radiomics.pyradiomics_params import is_pyradiomics_params, pyradiomics_to_livermets
 
 FEATURE_CLASSES = ("firstorder", "shape", "shape2D", "glcm", "glrlm", "glszm", "gldm", "ngtdm")
 TEXTURE_CLASSES = ("glcm", "glrlm", "glszm", "gldm", "ngtdm")
@@ -144,6 +145,8 @@ class Extraction(_Strict):
     voxel_array_shift: float = 0.0
     texture_min_voxels: int = Field(default=27, ge=1)
     preprocessing: Literal["pyradiomics", "ibsi"] = "pyradiomics"
+    crop: Literal["window", "pyradiomics"] = "window"
+    pre_crop: bool = False
 
     @model_validator(mode="after")
     def _consistent(self) -> Extraction:
@@ -151,6 +154,8 @@ class Extraction(_Strict):
             raise ValueError("feature_classes is empty: list at least one class, e.g. [firstorder]")
         if not self.image_types.enabled():
             raise ValueError("no image type is enabled: set image_types.original: true")
+        if self.crop == "pyradiomics" and self.preprocessing != "pyradiomics":
+            raise ValueError("crop: pyradiomics needs preprocessing: pyradiomics")
         if self.resampling.round_intensities and self.preprocessing != "ibsi":
             raise ValueError("resampling.round_intensities needs preprocessing: ibsi")
         if "shape2D" in self.feature_classes and self.texture != "2d":
@@ -166,6 +171,7 @@ class Regions(_Strict):
     """Which regions features are extracted from."""
 
     lesion: bool = True
+    lesion_label: int | None = Field(default=None, ge=1)
     ring_mm: list[float] = Field(default_factory=list)
     ring_clip_to_liver: bool = True
     liver: bool = False
@@ -228,6 +234,10 @@ class RadiomicsParams(_Strict):
             del extraction["preprocessing"]
         if not extraction["resampling"]["round_intensities"]:
             del extraction["resampling"]["round_intensities"]
+        if extraction["crop"] == "window":
+            del extraction["crop"]
+        if not extraction["pre_crop"]:
+            del extraction["pre_crop"]
         return {"engine": self.engine, "extraction": extraction}
 
     def params_hash(self) -> str:
@@ -291,11 +301,13 @@ def _format_errors(exc: ValidationError) -> str:
 
 
 def params_from_dict(data: dict[str, Any], source: str = "parameters") -> RadiomicsParams:
-    """Validate a parameter mapping (applying its preset first)."""
+    """Validate a parameter mapping (applying its preset first; a pyradiomics one converted)."""
     if not isinstance(data, dict):
         raise ConfigError(
             f"{source} must be a YAML mapping (key: value), got {type(data).__name__}."
         )
+    if is_pyradiomics_params(data):
+        data = pyradiomics_to_livermets(data, source)
     preset = data.get("preset")
     merged = _merge(_preset_dict(preset), data) if preset else data
     try:
@@ -307,8 +319,8 @@ def params_from_dict(data: dict[str, Any], source: str = "parameters") -> Radiom
         ) from None
 
 
-def load_params(path: str | Path) -> RadiomicsParams:
-    """Read and validate a YAML radiomics parameter file."""
+def read_params_file(path: str | Path) -> Any:
+    """The raw mapping of a YAML (or JSON) parameter file."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(
@@ -319,7 +331,19 @@ def load_params(path: str | Path) -> RadiomicsParams:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise ConfigError(f"cannot parse {path} as YAML: {exc}") from None
-    return params_from_dict(data or {}, source=str(path))
+    return data if data is not None else {}
+
+
+def load_params(path: str | Path) -> RadiomicsParams:
+    """Read and validate a radiomics parameter file (livermets' or pyradiomics' schema)."""
+    return params_from_dict(read_params_file(path), source=str(path))
+
+
+def resolve_params(spec: str | Path) -> RadiomicsParams:
+    """Parameters from a file path or, when no such file exists, a preset name."""
+    if not Path(spec).exists() and str(spec) in preset_names():
+        return preset_params(str(spec))
+    return load_params(spec)
 
 
 def preset_params(name: str) -> RadiomicsParams:

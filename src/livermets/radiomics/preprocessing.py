@@ -1,4 +1,5 @@
-"""IBSI-1 pre-processing: centre-aligned resampling, mask interpolation, rounding, bin anchoring."""
+"""Pre-processing before the engine: IBSI-1's (centre-aligned resampling, mask interpolation,
+rounding, bin anchoring) and pyradiomics' whole-image normalisation."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import math
 import numpy as np
 import SimpleITK as sitk
 
-from livermets.radiomics.params import Extraction
+from livermets.radiomics.params import Extraction, Normalisation
 
 _INTERPOLATORS = {
     "bspline": sitk.sitkBSpline,
@@ -97,3 +98,17 @@ def ibsi_discretise(values: np.ndarray, width: float, lower: float | None) -> np
     """IBSI fixed-bin-width grey levels: ``floor((x - lower) / width) + 1``."""
     lower = float(values.min()) if lower is None else lower
     return (np.floor((values - lower) / width) + 1).astype(int)
+
+
+def pyradiomics_normalise(image: sitk.Image, normalisation: Normalisation) -> sitk.Image:
+    """pyradiomics' ``normalizeImage`` of a whole image: z-score, outliers clipped, scaled."""
+    image = sitk.Normalize(image)
+    outliers = normalisation.remove_outliers
+    if outliers is not None:
+        array = sitk.GetArrayFromImage(image)
+        array[array > outliers] = outliers
+        array[array < -outliers] = -outliers
+        clipped = sitk.GetImageFromArray(array)
+        clipped.CopyInformation(image)
+        image = clipped
+    return image * normalisation.scale

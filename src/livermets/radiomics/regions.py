@@ -16,7 +16,7 @@ from livermets.errors import DataError
 from livermets.io import read_image, read_mask
 from livermets.lesions import axial_diameter, size_group, split_instances
 from livermets.radiomics.params import Extraction, RadiomicsParams
-from livermets.radiomics.preprocessing import ibsi_resample
+from livermets.radiomics.preprocessing import ibsi_resample, pyradiomics_normalise
 
 Box = tuple[int, int, int, int, int, int]  # z0, z1, y0, y1, x0, x1 (half-open)
 
@@ -107,6 +107,9 @@ def image_hash(image: sitk.Image) -> str:
     )
 
 
+WHOLE_IMAGE = 1 << 30  # a margin that grows any window to the whole image
+
+
 def margin_voxels(extraction: Extraction, spacing_xyz: tuple[float, ...]) -> np.ndarray:
     """Voxels (z, y, x) to add around a region so filters and resampling see what they need."""
     mm = 0.0
@@ -120,10 +123,17 @@ def margin_voxels(extraction: Extraction, spacing_xyz: tuple[float, ...]) -> np.
     if types.gradient:
         vox += 2
     spacing = np.array(spacing_xyz[::-1], dtype=float)
+    pad = extraction.resampling.pad_distance
+    if extraction.crop == "pyradiomics" and extraction.resampling.spacing is None:
+        if not extraction.pre_crop:  # pyradiomics filters the whole image
+            return np.full(3, WHOLE_IMAGE)
+        return np.full(3, pad + 1)
     if extraction.resampling.spacing is not None:
         new = np.array(extraction.resampling.spacing[::-1], dtype=float)
         new = np.where(new == 0, spacing, new)
-        mm_axis = mm + (extraction.resampling.pad_distance + 2) * new + 4 * spacing
+        mm_axis = mm + (pad + 2) * new + 4 * spacing
+        if extraction.crop == "pyradiomics":  # B-spline coefficients as from the whole image
+            vox += 16
         return np.ceil(mm_axis / spacing + vox).astype(int)
     return np.ceil(mm / spacing + vox).astype(int)
 
@@ -180,6 +190,10 @@ class _PatientImage:
         self.row = row
         self.image = read_image(row.image)
         self.array = sitk.GetArrayFromImage(self.image)
+        ex = params.extraction
+        if ex.crop == "pyradiomics" and ex.normalisation is not None:
+            # pyradiomics normalises the whole image before cutting out a region
+            self.array = sitk.GetArrayFromImage(pyradiomics_normalise(self.image, ex.normalisation))
         self.spacing = self.image.GetSpacing()
         self.params = params
 
@@ -248,6 +262,9 @@ def plan_patient(row: PatientRow, params: RadiomicsParams) -> PatientPlan:
     liver_labels = data.mask("liver_mask") if needs_liver else None
     liver = liver_labels > 0 if liver_labels is not None else None
     lesion_labels = data.mask("lesion_mask")
+    keep = row.lesion_mask_label if row.lesion_mask_label is not None else regions.lesion_label
+    if lesion_labels is not None and keep is not None:  # pyradiomics' label: one mask value
+        lesion_labels = np.where(lesion_labels == keep, lesion_labels, 0)
     all_lesions = lesion_labels > 0 if lesion_labels is not None else np.zeros(shape, bool)
     if needs_liver and liver is None:
         plan.problems.append(
@@ -408,6 +425,59 @@ def resample_window(
     return _resample(image, interpolator), {
         name: _resample(mask, sitk.sitkNearestNeighbor) for name, mask in masks.items()
     }
+
+
+def pyradiomics_crop(
+    task: RegionTask, region: RegionMask, extraction: Extraction
+) -> tuple[sitk.Image, sitk.Image]:
+    """One region's image and mask as pyradiomics' ``loadImage`` makes them from the whole image.
+
+    With resampling: its grid (anchored at the corner of the whole image) over the region's
+    bounding box plus ``pad_distance`` new voxels, clipped to the image; without, the bounding
+    box plus ``pad_distance`` voxels with ``pre_crop``, else the whole image (the task window).
+    """
+    image, mask = task.image_sitk(), task.mask_sitk(region)
+    box = _box_of(region.mask)
+    if box is None:
+        return image, mask
+    old = np.array(task.spacing)
+    direction = np.array(task.direction).reshape(3, 3)
+    corner = np.linalg.solve(direction * old, np.array(task.origin) - np.array(task.full_origin))
+    offset = np.rint(corner).astype(int)  # window corner, whole-image index (x, y, z)
+    lo = np.array([box[4], box[2], box[0]]) + offset
+    size = np.array([box[5] - box[4], box[3] - box[2], box[1] - box[0]])
+    full = np.array(task.full_size)
+    pad = extraction.resampling.pad_distance
+    spacing = extraction.resampling.spacing
+    new = old if spacing is None else np.where(np.array(spacing) == 0, old, spacing)
+    new = np.where(size != 1, new, old)
+    if spacing is None or np.allclose(old, new):
+        if spacing is None and not extraction.pre_crop:
+            return image, mask
+        lower = np.maximum(lo - pad, 0) - offset
+        upper = np.minimum(lo + size - 1 + pad, full - 1) - offset
+        window = np.array(image.GetSize())
+        crop = sitk.CropImageFilter()
+        crop.SetLowerBoundaryCropSize([int(v) for v in np.maximum(lower, 0)])
+        crop.SetUpperBoundaryCropSize([int(v) for v in np.maximum(window - 1 - upper, 0)])
+        return crop.Execute(image), crop.Execute(mask)
+    ratio = old / new
+    first = np.maximum(np.floor((lo - 0.5) * ratio - pad), 0)
+    last = np.minimum(np.ceil((lo + size - 0.5) * ratio + pad), np.ceil(full * ratio) - 1)
+    start = 0.5 * (new - old) / old + first / ratio  # whole-image continuous index
+    origin = np.array(task.full_origin) + (direction * old) @ start
+    grid = ([int(v) for v in last - first + 1], origin.tolist(), new.tolist())
+    interpolator = {
+        "bspline": sitk.sitkBSpline,
+        "linear": sitk.sitkLinear,
+        "nearest": sitk.sitkNearestNeighbor,
+    }[extraction.resampling.interpolator]
+
+    def _resample(img: sitk.Image, interp: int) -> sitk.Image:
+        return sitk.Resample(img, grid[0], sitk.Transform(), interp, grid[1], grid[2],
+                             list(task.direction), 0, img.GetPixelID())  # fmt: skip
+
+    return _resample(image, interpolator), _resample(mask, sitk.sitkNearestNeighbor)
 
 
 def iter_plans(rows: list[PatientRow], params: RadiomicsParams) -> Iterator[PatientPlan]:

@@ -48,7 +48,7 @@ def pyradiomics_settings(extraction: Extraction) -> dict[str, Any]:
         "interpolator": _INTERPOLATORS[ex.resampling.interpolator],
         "padDistance": ex.resampling.pad_distance,
         "resampledPixelSpacing": list(ex.resampling.spacing) if ex.resampling.spacing else None,
-        "preCrop": False,
+        "preCrop": ex.pre_crop,
     }
     if ex.texture_aggregation == "merge":
         settings["weightingNorm"] = "no_weighting"
