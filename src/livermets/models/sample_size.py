@@ -19,7 +19,7 @@ def events_per_variable(y: np.ndarray, classes: list[str], candidates: int, sele
     counts = np.bincount(y, minlength=2)
     rarer = int(np.argmin(counts))
     events = int(counts[rarer])
-    n = int(len(y))
+    n = len(y)
     risk = float(counts[1] / n) if n else float("nan")
     return {
         "n": n, "events": events, "rarer_class": classes[rarer], "candidates": int(candidates),
