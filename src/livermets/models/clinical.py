@@ -109,8 +109,8 @@ def _separation_warning(kind: str, variables: list[str], alone: list[str], metho
     text = (f"{kind.capitalize()} separation: a combination of the variables predicts the "
             "outcome classes of the training data perfectly"
             + (f" ({_names(alone)} on its own)" if alone else "")
-            + f", so the maximum-likelihood odds ratios of {_names(variables)} are infinite "
-            "(software shows a huge OR with CI 0-inf, which is not a result).")
+            + f", so the maximum-likelihood estimates of {_names(variables)} do not exist "
+            "(they diverge: software shows a huge OR with CI 0-inf, which is not a result).")
     if method == "firth":
         return text + " The model was fitted with Firth's penalised likelihood instead."
     return text + (" These odds ratios are not estimable; set clinical: method: firth (or auto) "

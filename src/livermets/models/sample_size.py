@@ -32,24 +32,21 @@ def events_per_variable(y: np.ndarray, classes: list[str], candidates: int, sele
     }
 
 
-def _epv_line(epv: float, events: int, label: str, count: int, what: str) -> str | None:
+def _epv_line(epv: float, events: int, count: int, what: str) -> str | None:
     if epv >= EPV_MIN:
         return None
     severity = "severe (below 5)" if epv < EPV_SEVERE else "below 10"
     return (f"Events per variable {epv:.1f} for the {count} {what} variable(s) ({events} events "
-            f"in the rarer class {label!r}): {severity}; expect overfitting and odds ratios "
+            f"in the rarer outcome class): {severity}; expect overfitting and odds ratios "
             "biased away from 1. Fewer variables, more patients, or Firth's method help.")
 
 
 def sample_size_warnings(epv: dict[str, Any]) -> list[str]:
     """Warnings, in words with the counts, for EPV < 10 (severe < 5) among candidate and selected
     variables, and for too few cases to estimate the overall risk to within +-0.05."""
-    lines = [
-        _epv_line(epv["epv_candidates"], epv["events"], epv["rarer_class"], epv["candidates"],
-                  "candidate"),
-        _epv_line(epv["epv_selected"], epv["events"], epv["rarer_class"], epv["selected"],
-                  "selected"),
-    ]
+    lines = [_epv_line(epv["epv_candidates"], epv["events"], epv["candidates"], "candidate")]
+    if epv["selected"] != epv["candidates"]:
+        lines.append(_epv_line(epv["epv_selected"], epv["events"], epv["selected"], "selected"))
     if epv["risk_margin"] > MARGIN:
         lines.append(
             f"{epv['n']} cases estimate the overall risk ({epv['overall_risk']:.2f}) only to "

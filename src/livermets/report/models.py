@@ -289,7 +289,7 @@ def clinical_section(section: Section, result: Any) -> None:
             continue
         model = final.fit.pipeline.steps[-1][1]
         logit = clinical_logit_of(final.fit.pipeline)
-        for line in clinical_summary(logit, name):
+        for line in clinical_summary(logit, name, [str(c) for c in dev.classes]):
             section.text(line)
         for line in getattr(logit, "warnings_", []):
             section.note(f"{name} model: {line}")
@@ -313,17 +313,20 @@ def clinical_section(section: Section, result: Any) -> None:
                            "predictor's points, add them, and read the predicted probability.")
 
 
-def clinical_summary(logit: Any, name: str) -> list[str]:
+def clinical_summary(logit: Any, name: str, classes: list[str] | None = None) -> list[str]:
     """The selection rule that applied and the events per variable of a clinical logistic model,
-    in words."""
+    in words (``classes``: the study's class names, which the model knows as codes 0, 1)."""
     lines = []
     if getattr(logit, "selection_rule_", None):
         lines.append(f"Variable selection of the {name} model: {logit.selection_rule_}.")
     epv = getattr(logit, "epv_", None)
     if epv:
+        rarer = epv["rarer_class"]
+        if classes and rarer.isdigit() and int(rarer) < len(classes):
+            rarer = classes[int(rarer)]
         lines.append(
             f"Events per variable ({name} model): {epv['events']} events in the rarer class "
-            f"{epv['rarer_class']!r} of {epv['n']} cases; {epv['candidates']} candidate "
+            f"{rarer!r} of {epv['n']} cases; {epv['candidates']} candidate "
             f"variable(s), EPV {epv['epv_candidates']:.1f}; {epv['selected']} selected, EPV "
             f"{epv['epv_selected']:.1f}.")
     return lines
