@@ -181,3 +181,10 @@ def test_epv_of_a_fitted_model_counts_candidates_and_selected():
     assert model.epv_["epv_selected"] == events / len(model.selected_)
     assert any(w.startswith(f"Events per variable {events / 2:.1f} for the 2 candidate")
                for w in model.warnings_)
+
+
+def test_constant_variables_only_is_a_user_error():
+    from livermets.errors import DataError
+
+    with pytest.raises(DataError, match=r"every variable \(a, b\) is constant"):
+        ClinicalLogit().fit(pd.DataFrame({"a": [1.0] * 6, "b": [2.0] * 6}), [0, 1] * 3)

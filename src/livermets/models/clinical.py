@@ -49,6 +49,7 @@ class LogitFit:
     p: np.ndarray
     method: str
     separation: Separation
+    converged: bool = True
 
 
 def fit_logit(X: pd.DataFrame, y: np.ndarray, method: str = "ml", level: float = 0.95
@@ -60,10 +61,11 @@ def fit_logit(X: pd.DataFrame, y: np.ndarray, method: str = "ml", level: float =
     names = ["const", *map(str, X.columns)]
     design = np.column_stack([np.ones(len(X)), X.astype(float).to_numpy()])
     separation = detect_separation(design, y, names)
-    if method == "firth" or (method == "auto" and separation.kind is not None):
+    full_rank = np.linalg.matrix_rank(design) == design.shape[1]
+    if method == "firth" or (method == "auto" and separation.kind is not None and full_rank):
         res = firth_logit(design, y)
         return LogitFit(names, res.params, res.bse, res.conf_int(level), res.pvalues, "firth",
-                        separation)
+                        separation, res.converged)
     result = _logit_fit(X, y)
     return LogitFit(names, result.params.to_numpy(dtype=float), result.bse.to_numpy(dtype=float),
                     result.conf_int(1 - level).to_numpy(dtype=float),
@@ -134,6 +136,9 @@ class ClinicalLogit(ClassifierMixin, BaseEstimator):
         """The selected variables and, in words, the rule that selected them."""
         candidates = [c for c in X.columns if c not in self.force and X[c].std() > 0]
         constant = [c for c in X.columns if c not in self.force and c not in candidates]
+        if not candidates and not self.force:
+            raise DataError(f"clinical model: every variable ({_names(constant)}) is constant in "
+                            "the training rows; add variables that vary between patients.")
         uni = None
         if self.selection == "pvalue":
             uni = univariable_table(X[candidates], y, self.method)
@@ -198,6 +203,9 @@ class ClinicalLogit(ClassifierMixin, BaseEstimator):
         self.epv_ = events_per_variable(positive, [str(c) for c in self.classes_], n_candidates,
                                         len(self.selected_))
         self.warnings_ = sample_size_warnings(self.epv_)
+        if not fit.converged:
+            self.warnings_.insert(0, "Firth's Newton-Raphson did not converge in 100 "
+                                  "iterations; its estimates are not reliable.")
         if fit.separation.kind is not None:
             alone = separates_alone(X[self.selected_], positive)
             self.warnings_.insert(0, _separation_warning(fit.separation.kind, self.separation_,
