@@ -73,3 +73,17 @@ def test_or_format_marks_only_separated_rows():
     assert out["p"].tolist() == ["", "<0.001"]
     assert out["note"].tolist() == ["separation: maximum-likelihood estimate infinite", ""]
     assert "note" not in _or_format(table.assign(separated=False)).columns
+
+
+def test_the_run_warns_on_stderr_with_the_counts():
+    import pytest
+
+    from livermets.study.runner import _warn_logistic
+
+    final = separated_result("auto").finals["clinical"]
+    with pytest.warns(UserWarning) as caught:
+        _warn_logistic("clinical", final)
+    messages = [str(w.message) for w in caught]
+    assert messages[0].startswith("clinical model: Complete separation")
+    assert any("Events per variable 3.0 for the 2 candidate variable(s) (6 events" in m
+               for m in messages)
