@@ -275,9 +275,10 @@ def _lightgbm(seed: int = 0, **params: Any) -> BaseEstimator:
     space=lambda t, p: {"p_threshold": t.suggest_categorical(f"{p}p", [0.01, 0.05, 0.1, 0.2])},
 )
 def _clinical_logit(
-    seed: int = 0, selection: str = "pvalue", p_threshold: float = 0.05
+    seed: int = 0, selection: str = "pvalue", p_threshold: float = 0.05, method: str = "auto"
 ) -> BaseEstimator:
-    """Statsmodels logistic regression after univariable screening (p < threshold) or LASSO."""
+    """Logistic regression (maximum likelihood, Firth, or Firth under separation: ``method``)
+    after univariable screening (p < threshold) or LASSO."""
     from livermets.models.clinical import ClinicalLogit
 
-    return ClinicalLogit(selection=selection, p_threshold=p_threshold, seed=seed)
+    return ClinicalLogit(selection=selection, p_threshold=p_threshold, seed=seed, method=method)

@@ -265,25 +265,38 @@ def patient_table(metrics: dict[str, Any], method: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+METHOD_WORDS = {"ml": "maximum likelihood", "firth": "Firth's penalised likelihood"}
+
+
 def clinical_section(section: Section, result: Any) -> None:
     """Univariable and multivariable odds ratios, and the nomogram of the logistic models."""
-    from livermets.models.clinical import univariable_table
+    from livermets.models.clinical import clinical_logit_of, univariable_table
     from livermets.models.nomogram import nomogram_figure
 
     dev = result.data.subset(result.development)
     clin = dev.X[dev.clinical_columns]
     positive = (dev.y == len(dev.classes) - 1).astype(int)
-    uni = univariable_table(clin.fillna(clin.median()), positive)
+    method = result.config.clinical.method
+    uni = univariable_table(clin.fillna(clin.median()), positive, method)
     section.table(_or_format(uni), "Univariable logistic regression (development data): odds "
-                  "ratio per unit, 95% Wald CI, p-value.")
+                  "ratio per unit, 95% Wald CI, p-value"
+                  + ("; Firth's penalised likelihood" if method == "firth" else
+                     "; Firth's penalised likelihood where a variable separates the classes"
+                     if method == "auto" else "") + ".")
     for name in ("clinical", "combined"):
         final = result.finals.get(name)
         if final is None:
             continue
         model = final.fit.pipeline.steps[-1][1]
-        logit = model.clinical_ if hasattr(model, "clinical_") else model
+        logit = clinical_logit_of(final.fit.pipeline)
+        for line in clinical_summary(logit, name, [str(c) for c in dev.classes]):
+            section.text(line)
+        for line in getattr(logit, "warnings_", []):
+            section.note(f"{name} model: {line}")
         section.table(_or_format(logit.table_), f"Multivariable logistic regression: {name} "
-                      f"model (selection: {result.config.clinical.selection}).")
+                      f"model (selection: {result.config.clinical.selection}; fitted by "
+                      f"{METHOD_WORDS.get(getattr(logit, 'method_', 'ml'))}; Wald 95% CIs and "
+                      "p-values).")
         if result.config.clinical.nomogram:
             coefs = logit.params_.drop("const")
             frame = clin.fillna(clin.median())
@@ -300,13 +313,44 @@ def clinical_section(section: Section, result: Any) -> None:
                            "predictor's points, add them, and read the predicted probability.")
 
 
+def clinical_summary(logit: Any, name: str, classes: list[str] | None = None) -> list[str]:
+    """The selection rule that applied and the events per variable of a clinical logistic model,
+    in words (``classes``: the study's class names, which the model knows as codes 0, 1)."""
+    lines = []
+    if getattr(logit, "selection_rule_", None):
+        lines.append(f"Variable selection of the {name} model: {logit.selection_rule_}.")
+    epv = getattr(logit, "epv_", None)
+    if epv:
+        rarer = epv["rarer_class"]
+        if classes and rarer.isdigit() and int(rarer) < len(classes):
+            rarer = classes[int(rarer)]
+        lines.append(
+            f"Events per variable ({name} model): {epv['events']} events in the rarer class "
+            f"{rarer!r} of {epv['n']} cases; {epv['candidates']} candidate "
+            f"variable(s), EPV {epv['epv_candidates']:.1f}; {epv['selected']} selected, EPV "
+            f"{epv['epv_selected']:.1f}.")
+    return lines
+
+
+def _or_cells(row: Any) -> tuple[str, str, str]:
+    """OR (95% CI), p and a note for one row of an odds-ratio table."""
+    separated = bool(row.get("separated", False))
+    if separated and row.get("method", "ml") != "firth":
+        limit = "inf" if row["coef"] > 0 else "0"
+        return (f"not estimable (OR -> {limit})", "",
+                "separation: maximum-likelihood estimate infinite")
+    cell = f"{row['odds_ratio']:.3g} ({row['ci_low']:.3g}-{row['ci_high']:.3g})"
+    p = f"{row['p']:.3g}" if row["p"] >= 0.001 else "<0.001"
+    return cell, p, "separation: Firth estimate" if separated else ""
+
+
 def _or_format(table: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame({
-        "variable": table["variable"],
-        "OR (95% CI)": [f"{o:.3g} ({lo:.3g}-{hi:.3g})" for o, lo, hi in
-                        zip(table["odds_ratio"], table["ci_low"], table["ci_high"], strict=True)],
-        "p": [f"{p:.3g}" if p >= 0.001 else "<0.001" for p in table["p"]],
-    })
+    cells = [_or_cells(row) for _, row in table.iterrows()]
+    out = pd.DataFrame({"variable": table["variable"].to_numpy(),
+                        "OR (95% CI)": [c[0] for c in cells], "p": [c[1] for c in cells]})
+    if any(c[2] for c in cells):
+        out["note"] = [c[2] for c in cells]
+    return out
 
 
 def add_model_sections(report: Report, study_result: Any, out: str | Path) -> Report:

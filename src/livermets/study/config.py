@@ -95,6 +95,9 @@ class ClinicalSpec(_Strict):
     variables: list[str] = Field(min_length=1)
     selection: Literal["pvalue", "lasso", "none"] = "pvalue"
     p_threshold: float = Field(default=0.05, gt=0, lt=1)
+    # ml: maximum likelihood; firth: Firth's penalised likelihood; auto: Firth when the
+    # training data separate the classes (an infinite maximum-likelihood odds ratio)
+    method: Literal["ml", "firth", "auto"] = "auto"
     radiomics_model: str | None = None
     combined: bool = True
     nomogram: bool = True

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,7 +100,7 @@ def study_specs(config: StudyConfig) -> list[PipelineSpec]:
         return specs
     c = config.clinical
     no_search = SearchSpace(tune_classifier=False, tune_select=False)
-    params = {"selection": c.selection, "p_threshold": c.p_threshold}
+    params = {"selection": c.selection, "p_threshold": c.p_threshold, "method": c.method}
     base = next((m for m in specs if m.name == c.radiomics_model), specs[0])
     specs.append(PipelineSpec(name="clinical", inputs="clinical", scale="none", redundancy=None,
                               select="none", classifier="clinical_logit",
@@ -314,6 +315,7 @@ def _run_study(
     for spec in specs:
         finals[spec.name] = _final_model(config, spec, dev, data_key, out, encoding, radiomics,
                                          metrics, hits)
+        _warn_logistic(spec.name, finals[spec.name])
     done()
 
     multiphase = None
@@ -352,6 +354,16 @@ def _run_study(
         result.tracking_run = log_mlflow(result)
     write_text(out / "timings.json", json.dumps(timings, indent=2))
     return result
+
+
+def _warn_logistic(name: str, final: FinalModel) -> None:
+    """Separation, events-per-variable and sample-size problems of a final clinical or combined
+    model, as warnings on stderr (the report says the same)."""
+    from livermets.models.clinical import clinical_logit_of
+
+    logit = clinical_logit_of(final.fit.pipeline)
+    for message in getattr(logit, "warnings_", []):
+        warnings.warn(f"{name} model: {message}", UserWarning, stacklevel=3)
 
 
 def _say(progress: Progress) -> Callable[[str], None] | None:
