@@ -36,4 +36,19 @@ def test_cox_risk_groups_on_development_and_external_centre(tmp_path):
     assert set(analysis["splits"]) == {"cv", "external"}
     assert analysis["splits"]["cv"]["c_index"] > 0.6
     assert 0 <= analysis["splits"]["external"]["logrank"]["p"] <= 1
-    assert ">Survival<" in (tmp_path / "out" / "report.html").read_text()
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert ">Survival<" in html and "time in months" in html
+    assert "Number at risk in each risk group" in html
+    # a C-index for every model, not only the Cox linear predictor
+    from livermets.stats import harrell_c
+    from livermets.study.metrics import averaged
+    from livermets.study.survival import model_c_index
+
+    table = model_c_index(result, analysis["frame"])
+    assert set(table["model"]) == set(result.predictions["model"])
+    lr = averaged(result.predictions[result.predictions["model"] == "lr"])
+    cv = lr[lr["split"] == "cv"].groupby("patient_id")["y_prob"].mean()
+    frame = analysis["frame"].set_index("patient_id").loc[cv.index]
+    expected = harrell_c(frame["time"], frame["event"], cv.to_numpy()).c_index
+    got = table[(table["model"] == "lr") & (table["split"] == "cv")]["C-index"].item()
+    assert got == round(expected, 3)

@@ -11,6 +11,7 @@ import pandas as pd
 from livermets.errors import ConfigError
 from livermets.models.clinical import rad_score
 from livermets.report.document import Section, figure_png
+from livermets.report.km import km_axes, time_unit
 from livermets.study.metrics import averaged
 
 
@@ -85,7 +86,8 @@ def survival_section(section: Section, result: Any) -> None:
                  "is not.")
     section.table(analysis["cox"].reset_index(names="covariate").round(4),
                   "Cox proportional hazards: hazard ratios with 95% CIs.")
-    rows = []
+    rows, at_risk = [], []
+    unit = time_unit(result.config.data.time_column)
     fig, axes = plt.subplots(1, len(analysis["splits"]), figsize=(5 * len(analysis["splits"]), 4),
                              squeeze=False)
     for ax, (split, entry) in zip(axes[0], analysis["splits"].items(), strict=True):
@@ -93,10 +95,37 @@ def survival_section(section: Section, result: Any) -> None:
                      "C-index": round(entry["c_index"], 3),
                      "log-rank p": (f"{entry['logrank']['p']:.3g}" if "logrank" in entry
                                     else "")})
-        for risk, km in entry["km"].items():
-            ax.step(km.table["time"], km.table["survival"], where="post", label=f"{risk} risk")
-        ax.set(title=split, xlabel="time", ylabel="event-free probability", ylim=(0, 1.02))
-        ax.legend(fontsize=7)
+        curves = {f"{risk} risk": km for risk, km in entry["km"].items()}
+        table = km_axes(ax, curves, unit, title=split)
+        at_risk.append(table.reset_index(names="group").assign(split=split))
     section.table(pd.DataFrame(rows), "Discrimination of the Cox linear predictor and log-rank "
                   "test of the risk groups.")
-    section.figure(figure_png(fig), "Kaplan-Meier curves of the low- and high-risk groups.")
+    section.table(model_c_index(result, analysis["frame"]),
+                  "Harrell's C-index of every model's out-of-fold probability against the "
+                  "event times (higher probability = higher risk), per split.")
+    section.figure(figure_png(fig), "Kaplan-Meier curves of the low- and high-risk groups, "
+                   f"with 95% CIs (log scale, Greenwood), censored cases as ticks and the number "
+                   f"at risk below; time in {unit}.")
+    section.table(pd.concat(at_risk, ignore_index=True),
+                  f"Number at risk in each risk group at the times of the figure ({unit}).")
+
+
+def model_c_index(result: Any, frame: pd.DataFrame) -> pd.DataFrame:
+    """C-index (and cases) of each model's averaged out-of-fold probability, per split."""
+    from livermets.stats import harrell_c
+
+    outcome = frame[["patient_id", "time", "event"]]
+    rows = []
+    for model, preds in result.predictions.groupby("model", sort=False):
+        if "y_prob" not in preds or preds["y_prob"].isna().all():
+            continue
+        scores = averaged(preds).groupby("patient_id").agg(
+            score=("y_prob", "mean"), split=("split", "first"))
+        joined = outcome.join(scores, on="patient_id").dropna(subset=["score"])
+        for split, g in joined.groupby("split"):
+            if g["event"].sum() == 0:
+                continue
+            rows.append({"model": model, "split": split, "cases": len(g),
+                         "events": int(g["event"].sum()),
+                         "C-index": round(harrell_c(g["time"], g["event"], g["score"]).c_index, 3)})
+    return pd.DataFrame(rows)
