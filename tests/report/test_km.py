@@ -5,11 +5,11 @@ from __future__ import annotations
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from livermets.report.km import at_risk_times, km_axes, numbers_at_risk, time_unit  # noqa: E402
-from livermets.stats import kaplan_meier  # noqa: E402
+from livermets.report.km import at_risk_times, km_axes, numbers_at_risk, time_unit
+from livermets.stats import kaplan_meier
 
 
 def _groups():

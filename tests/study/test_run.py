@@ -82,6 +82,32 @@ def test_run_writes_predictions_metrics_models_and_report(finished):
     assert summary["auc"]["lasso_lr"] == pytest.approx(cv["auc"]["auc"])
 
 
+def test_report_tables_are_csv_files_and_in_metrics(finished):
+    """ORs, calibration and net benefit: numbers in tables/*.csv and metrics.json, not only
+    in the HTML."""
+    from livermets.models.clinical import clinical_logit_of
+    from livermets.models.frozen import load_model
+
+    folder, _ = finished
+    out = folder / "out"
+    metrics = json.loads((out / "metrics.json").read_text())
+    for name in ("odds_ratios_univariable", "odds_ratios_clinical", "odds_ratios_combined",
+                 "calibration_cv", "decision_curve_cv", "permutation_importance_tree"):
+        csv = pd.read_csv(out / "tables" / f"{name}.csv")
+        assert len(csv) == len(metrics["tables"][name]) > 0, name
+    logit = clinical_logit_of(load_model(out / "models" / "clinical").pipeline)
+    ors = pd.read_csv(out / "tables" / "odds_ratios_clinical.csv")
+    assert ors["variable"].tolist() == logit.table_["variable"].tolist()
+    np.testing.assert_allclose(ors["odds_ratio"], logit.table_["odds_ratio"], rtol=1e-12)
+    assert [r["odds_ratio"] for r in metrics["tables"]["odds_ratios_clinical"]] == \
+        pytest.approx(logit.table_["odds_ratio"].tolist(), rel=1e-12)
+    net = pd.read_csv(out / "tables" / "decision_curve_cv.csv")
+    assert net["threshold"].iloc[0] == 0.05 and net["threshold"].iloc[-1] == 0.95
+    prevalence = metrics["tables"]["decision_curve_cv"][0]["treat all"]
+    assert {"lasso_lr", "tree", "treat all", "treat none"} <= set(net.columns)
+    assert (net["treat none"] == 0).all() and net["treat all"].iloc[0] == pytest.approx(prevalence)
+
+
 def test_rerun_reuses_every_cached_stage_and_gives_the_same_numbers(finished):
     folder, _ = finished
     before = (folder / "out" / "metrics.json").read_text()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 
@@ -36,6 +38,11 @@ def test_cox_risk_groups_on_development_and_external_centre(tmp_path):
     assert set(analysis["splits"]) == {"cv", "external"}
     assert analysis["splits"]["cv"]["c_index"] > 0.6
     assert 0 <= analysis["splits"]["external"]["logrank"]["p"] <= 1
+    cox = pd.read_csv(tmp_path / "out" / "tables" / "cox.csv").set_index("covariate")
+    np.testing.assert_allclose(cox["hr"], analysis["cox"]["hr"], rtol=1e-12)
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert [r["covariate"] for r in metrics["tables"]["cox"]] == ["cea", "rad_score"]
+    assert {"c_index_models", "numbers_at_risk", "cox_discrimination"} <= set(metrics["tables"])
     html = (tmp_path / "out" / "report.html").read_text()
     assert ">Survival<" in html and "time in months" in html
     assert "Number at risk in each risk group" in html

@@ -31,6 +31,7 @@ class Section:
     title: str
     blocks: list[Block] = field(default_factory=list)
     order: int = 100
+    csv_tables: dict[str, pd.DataFrame] = field(default_factory=dict)
 
     def text(self, text: str) -> Section:
         """Add a paragraph of plain text."""
@@ -42,8 +43,14 @@ class Section:
         self.blocks.append(Block(f'<p class="note">{html.escape(text)}</p>'))
         return self
 
-    def table(self, df: pd.DataFrame, caption: str = "", index: bool = False) -> Section:
-        """Add a table with an optional caption."""
+    def table(self, df: pd.DataFrame, caption: str = "", index: bool = False,
+              csv: str | None = None, full: pd.DataFrame | None = None) -> Section:
+        """Add a table with an optional caption. ``csv`` names it: the report then also writes
+        it (or ``full``, e.g. unrounded numbers or all rows) as ``tables/<csv>.csv`` beside
+        itself, and a study puts it in metrics.json."""
+        if csv is not None:
+            data = full if full is not None else df
+            self.csv_tables[csv] = data.reset_index() if index and full is None else data
         body = df.to_html(index=index, escape=True, na_rep="", border=0, classes="data")
         cap = f"<p class='caption'>{html.escape(caption)}</p>" if caption else ""
         self.blocks.append(Block(f"<div class='table'>{body}{cap}</div>"))
@@ -79,6 +86,11 @@ class Report:
         self.sections.append(created)
         return created
 
+    def named_tables(self) -> dict[str, pd.DataFrame]:
+        """The tables given a ``csv`` name, in section order."""
+        return {name: df for section in sorted(self.sections, key=lambda s: s.order)
+                for name, df in section.csv_tables.items()}
+
     def render(self) -> str:
         """The whole report as one HTML string (no external resources)."""
         env = Environment(
@@ -95,7 +107,12 @@ class Report:
         )
 
     def write(self, path: str | Path) -> Path:
-        """Write the report atomically."""
+        """Write the report atomically, and its named tables as ``tables/<name>.csv``."""
+        from livermets._atomic import write_table
+
+        path = Path(path)
+        for name, df in self.named_tables().items():
+            write_table(df, path.parent / "tables" / f"{name}.csv")
         return write_text(path, self.render())
 
 

@@ -141,7 +141,8 @@ def calibration_section(section: Section, result: Any, split: str) -> None:
     ax.legend(fontsize=7)
     section.figure(figure_png(fig), f"Smoothed (lowess) calibration curves, {split} predictions.")
     if rows:
-        section.table(pd.DataFrame(rows), "Calibration intercept and slope (95% CI), Brier score.")
+        section.table(pd.DataFrame(rows), "Calibration intercept and slope (95% CI), Brier score.",
+                      csv=f"calibration_{split}")
 
 
 def _fmt(value: Any) -> str:
@@ -156,8 +157,9 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def dca_figure(result: Any, split: str) -> bytes:
-    """Decision curves (net benefit) of every model with treat-all and treat-none."""
+def dca_figure(result: Any, split: str) -> tuple[bytes, pd.DataFrame]:
+    """Decision curves (net benefit) of every model with treat-all and treat-none: the figure
+    and the net benefit table (threshold x strategy)."""
     from livermets.stats import decision_curve
 
     plt = _plt()
@@ -165,17 +167,20 @@ def dca_figure(result: Any, split: str) -> bytes:
     thresholds = np.round(np.arange(0.05, 0.96, 0.01), 2)
     fig, ax = plt.subplots(figsize=(6, 4.5))
     curve = None
+    table = pd.DataFrame({"threshold": thresholds})
     for model, g in cases.groupby("model", sort=False):
         curve = decision_curve(g["truth"].to_numpy(), g["y_prob"].to_numpy(), thresholds,
                                positive=1)
         ax.plot(curve.thresholds, curve.model, label=model)
+        table[str(model)] = curve.model
     if curve is not None:
         ax.plot(curve.thresholds, curve.treat_all, color="grey", ls="--", label="treat all")
         ax.plot(curve.thresholds, curve.treat_none, color="black", lw=0.8, label="treat none")
         ax.set_ylim(-0.05, max(0.05, curve.prevalence * 1.1))
+        table["treat all"], table["treat none"] = curve.treat_all, curve.treat_none
     ax.set(xlabel="threshold probability", ylabel="net benefit", title=f"Decision curves ({split})")
     ax.legend(fontsize=7)
-    return figure_png(fig)
+    return figure_png(fig), table
 
 
 def selected_feature_table(result: Any, top: int = 20) -> pd.DataFrame:
@@ -232,7 +237,9 @@ def shap_section(section: Section, result: Any, model: str) -> None:
         score = "AUC" if dev.binary else "macro one-vs-rest AUC"
         section.table(table.head(15).round(4),
                       f"Permutation importance of {model}: mean drop in {score} when a selected "
-                      "feature is shuffled (development data, 5 shuffles).")
+                      "feature is shuffled (development data, 5 shuffles; all ranked in "
+                      f"tables/permutation_importance_{model}.csv).",
+                      csv=f"permutation_importance_{model}", full=table)
 
 
 def subgroup_table(metrics: dict[str, Any]) -> pd.DataFrame:
@@ -278,7 +285,8 @@ def clinical_section(section: Section, result: Any) -> None:
     positive = (dev.y == len(dev.classes) - 1).astype(int)
     method = result.config.clinical.method
     uni = univariable_table(clin.fillna(clin.median()), positive, method)
-    section.table(_or_format(uni), "Univariable logistic regression (development data): odds "
+    section.table(_or_format(uni), csv="odds_ratios_univariable", full=uni,
+                  caption="Univariable logistic regression (development data): odds "
                   "ratio per unit, 95% Wald CI, p-value"
                   + ("; Firth's penalised likelihood" if method == "firth" else
                      "; Firth's penalised likelihood where a variable separates the classes"
@@ -293,7 +301,8 @@ def clinical_section(section: Section, result: Any) -> None:
             section.text(line)
         for line in getattr(logit, "warnings_", []):
             section.note(f"{name} model: {line}")
-        section.table(_or_format(logit.table_), f"Multivariable logistic regression: {name} "
+        section.table(_or_format(logit.table_), csv=f"odds_ratios_{name}", full=logit.table_,
+                      caption=f"Multivariable logistic regression: {name} "
                       f"model (selection: {result.config.clinical.selection}; fitted by "
                       f"{METHOD_WORDS.get(getattr(logit, 'method_', 'ml'))}; Wald 95% CIs and "
                       "p-values).")
@@ -395,7 +404,12 @@ def add_model_sections(report: Report, study_result: Any, out: str | Path) -> Re
         calibration_section(report.section("models-calibration", "Calibration", ORDER + 2),
                             result, split)
         dca = report.section("models-dca", "Decision curves", ORDER + 3)
-        dca.figure(dca_figure(result, split), f"Net benefit ({split} predictions).")
+        png, net_benefit = dca_figure(result, split)
+        dca.figure(png, f"Net benefit ({split} predictions).")
+        shown = net_benefit[np.isin(net_benefit["threshold"], [0.1, 0.2, 0.3, 0.4, 0.5])]
+        dca.table(shown.round(3), f"Net benefit at chosen thresholds ({split}); every threshold "
+                  f"from 0.05 to 0.95 in tables/decision_curve_{split}.csv.",
+                  csv=f"decision_curve_{split}", full=net_benefit)
 
     features = report.section("models-features", "Selected features", ORDER + 4)
     selected = selected_feature_table(result)

@@ -345,6 +345,10 @@ def _run_study(
         from livermets.deep.multiphase.workflow import add_workflow_sections
 
         add_workflow_sections(report, multiphase, synthetic=config.synthetic)
+    tables = report.named_tables()
+    if tables:  # the report's numeric tables (ORs, Cox, calibration, decision curves, ...)
+        metrics["tables"] = {name: df.to_dict(orient="records") for name, df in tables.items()}
+        write_text(out / "metrics.json", json.dumps(clean_json(metrics), indent=2))
     if own:
         report.write(out / "report.html")
     done()

@@ -84,8 +84,9 @@ def survival_section(section: Section, result: Any) -> None:
                  f"at the development cut-off {analysis['cutoff']:.3f} of the linear predictor. "
                  "The development C-index is apparent (same cases as the fit); the external one "
                  "is not.")
-    section.table(analysis["cox"].reset_index(names="covariate").round(4),
-                  "Cox proportional hazards: hazard ratios with 95% CIs.")
+    cox = analysis["cox"].reset_index(names="covariate")
+    section.table(cox.round(4), "Cox proportional hazards: hazard ratios with 95% CIs.",
+                  csv="cox", full=cox)
     rows, at_risk = [], []
     unit = time_unit(result.config.data.time_column)
     fig, axes = plt.subplots(1, len(analysis["splits"]), figsize=(5 * len(analysis["splits"]), 4),
@@ -99,15 +100,17 @@ def survival_section(section: Section, result: Any) -> None:
         table = km_axes(ax, curves, unit, title=split)
         at_risk.append(table.reset_index(names="group").assign(split=split))
     section.table(pd.DataFrame(rows), "Discrimination of the Cox linear predictor and log-rank "
-                  "test of the risk groups.")
+                  "test of the risk groups.", csv="cox_discrimination")
     section.table(model_c_index(result, analysis["frame"]),
                   "Harrell's C-index of every model's out-of-fold probability against the "
-                  "event times (higher probability = higher risk), per split.")
+                  "event times (higher probability = higher risk), per split.",
+                  csv="c_index_models")
     section.figure(figure_png(fig), "Kaplan-Meier curves of the low- and high-risk groups, "
                    f"with 95% CIs (log scale, Greenwood), censored cases as ticks and the number "
                    f"at risk below; time in {unit}.")
     section.table(pd.concat(at_risk, ignore_index=True),
-                  f"Number at risk in each risk group at the times of the figure ({unit}).")
+                  f"Number at risk in each risk group at the times of the figure ({unit}).",
+                  csv="numbers_at_risk")
 
 
 def model_c_index(result: Any, frame: pd.DataFrame) -> pd.DataFrame:
