@@ -46,6 +46,7 @@ def test_cox_risk_groups_on_development_and_external_centre(tmp_path):
     html = (tmp_path / "out" / "report.html").read_text()
     assert ">Survival<" in html and "time in months" in html
     assert "Number at risk in each risk group" in html
+    assert "Forest plot of the Cox model" in html
     # a C-index for every model, not only the Cox linear predictor
     from livermets.stats import harrell_c
     from livermets.study.metrics import averaged

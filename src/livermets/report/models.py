@@ -279,6 +279,7 @@ def clinical_section(section: Section, result: Any) -> None:
     """Univariable and multivariable odds ratios, and the nomogram of the logistic models."""
     from livermets.models.clinical import clinical_logit_of, univariable_table
     from livermets.models.nomogram import nomogram_figure
+    from livermets.report.forest import forest_figure
 
     dev = result.data.subset(result.development)
     clin = dev.X[dev.clinical_columns]
@@ -306,6 +307,11 @@ def clinical_section(section: Section, result: Any) -> None:
                       f"model (selection: {result.config.clinical.selection}; fitted by "
                       f"{METHOD_WORDS.get(getattr(logit, 'method_', 'ml'))}; Wald 95% CIs and "
                       "p-values).")
+        fig = forest_figure(logit.table_, "odds_ratio", "ci_low", "ci_high",
+                            title=f"{name} model")
+        if fig is not None:
+            section.figure(figure_png(fig), f"Forest plot of the {name} model's odds ratios "
+                           "(95% Wald CIs, log scale).")
         if result.config.clinical.nomogram:
             coefs = logit.params_.drop("const")
             frame = clin.fillna(clin.median())

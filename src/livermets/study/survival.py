@@ -11,6 +11,7 @@ import pandas as pd
 from livermets.errors import ConfigError
 from livermets.models.clinical import rad_score
 from livermets.report.document import Section, figure_png
+from livermets.report.forest import forest_figure
 from livermets.report.km import km_axes, time_unit
 from livermets.study.metrics import averaged
 
@@ -87,6 +88,11 @@ def survival_section(section: Section, result: Any) -> None:
     cox = analysis["cox"].reset_index(names="covariate")
     section.table(cox.round(4), "Cox proportional hazards: hazard ratios with 95% CIs.",
                   csv="cox", full=cox)
+    fig = forest_figure(cox, "hr", "hr_lower", "hr_upper", label="covariate",
+                        xlabel="hazard ratio (95% CI)", title="Cox model")
+    if fig is not None:
+        section.figure(figure_png(fig), "Forest plot of the Cox model's hazard ratios (95% CIs, "
+                       "log scale).")
     rows, at_risk = [], []
     unit = time_unit(result.config.data.time_column)
     fig, axes = plt.subplots(1, len(analysis["splits"]), figsize=(5 * len(analysis["splits"]), 4),
