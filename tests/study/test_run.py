@@ -102,7 +102,7 @@ def test_report_tables_are_csv_files_and_in_metrics(finished):
     assert [r["odds_ratio"] for r in metrics["tables"]["odds_ratios_clinical"]] == \
         pytest.approx(logit.table_["odds_ratio"].tolist(), rel=1e-12)
     html = (out / "report.html").read_text()
-    assert "Forest plot of the clinical model's odds ratios" in html
+    assert "Forest plot of the clinical model&#x27;s odds ratios" in html
     assert "Net benefit at chosen thresholds (cv)" in html
     net = pd.read_csv(out / "tables" / "decision_curve_cv.csv")
     assert net["threshold"].iloc[0] == 0.05 and net["threshold"].iloc[-1] == 0.95
