@@ -47,6 +47,13 @@ def finished(tmp_path_factory, app):
 def test_run_writes_predictions_metrics_models_and_report(finished):
     folder, summary = finished
     out = folder / "out"
+    youden = json.loads((out / "metrics.json").read_text())["models"]["lasso_lr"]["splits"][
+        "cv"]["youden"]
+    c = youden["confusion"]
+    assert c["tp"] + c["fn"] + c["fp"] + c["tn"] == 45  # 30 patients, 45 lesions, per repeat
+    assert c["tp"] / (c["tp"] + c["fn"]) == pytest.approx(youden["sensitivity"]["value"])
+    assert c["tn"] / (c["tn"] + c["fp"]) == pytest.approx(youden["specificity"]["value"])
+    assert (out / "tables" / "confusion.csv").is_file()
     cache_bytes = sum(p.stat().st_size for p in (out / "cache").rglob("*") if p.is_file())
     assert summary["cache"] == str(out / "cache") and cache_bytes > 0
     assert summary["cache_mb"] == round(cache_bytes / 1e6, 1)
@@ -204,6 +211,14 @@ def test_multiclass_study(study_dir):
     cv = result.metrics["models"]["rf"]["splits"]["cv"]
     assert 0.5 < cv["macro_auc"] <= 1 and set(cv["per_class"]) == {"cyst", "hemangioma",
                                                                     "metastasis"}
+    # the macro AUC says how many classes it averaged; the confusion matrix agrees with accuracy
+    counts = np.array(cv["confusion"]["counts"])
+    assert cv["n_classes"] == 3 and cv["confusion"]["classes"] == ["cyst", "hemangioma",
+                                                                   "metastasis"]
+    assert counts.sum() == cv["n_cases"]
+    assert np.trace(counts) / counts.sum() == pytest.approx(cv["accuracy"]["value"])
+    assert counts.sum(axis=1)[0] == table["label"].eq("cyst").sum()  # row sums: true classes
+    assert "Confusion matrix of rf (cv)" in (study_dir / "out" / "report.html").read_text()
     # patient level: per-class probabilities aggregated (max, renormalised); patients whose
     # lesions have different classes have no single true class and are left out of the metrics
     patients = pd.read_parquet(study_dir / "out" / "predictions_patients.parquet")

@@ -368,6 +368,42 @@ def _or_format(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def binary_confusion_table(metrics: dict[str, Any], classes: list[str]) -> pd.DataFrame:
+    """TP / FN / FP / TN per model and split at the training cut-off (cases per repeat)."""
+    rows = []
+    for model, entry in metrics["models"].items():
+        for split, m in entry["splits"].items():
+            counts = (m.get("youden") or {}).get("confusion")
+            if counts:
+                rows.append({"model": model, "split": split,
+                             f"true {classes[1]}, called {classes[1]} (TP)": counts["tp"],
+                             f"true {classes[1]}, called {classes[0]} (FN)": counts["fn"],
+                             f"true {classes[0]}, called {classes[1]} (FP)": counts["fp"],
+                             f"true {classes[0]}, called {classes[0]} (TN)": counts["tn"]})
+    return pd.DataFrame(rows)
+
+
+def add_confusion_tables(section: Section, metrics: dict[str, Any], classes: list[str]) -> None:
+    """Confusion matrices: the 2 x 2 table at the cut-off, or true x most probable class."""
+    if len(classes) == 2:
+        table = binary_confusion_table(metrics, classes)
+        if not table.empty:
+            section.table(table.round(1), "Confusion matrices at each fold's training Youden "
+                          "cut-off (cases per repeat; averaged over repeats).", csv="confusion")
+        return
+    for model, entry in metrics["models"].items():
+        for split, m in entry["splits"].items():
+            confusion = m.get("confusion")
+            if not confusion:
+                continue
+            names = confusion["classes"]
+            table = pd.DataFrame(confusion["counts"], index=[f"true {c}" for c in names],
+                                 columns=[f"called {c}" for c in names])
+            section.table(table, f"Confusion matrix of {model} ({split}): true class x most "
+                          f"probable class over {len(names)} classes (probabilities averaged "
+                          "over repeats).", index=True, csv=f"confusion_{model}_{split}")
+
+
 def add_model_sections(report: Report, study_result: Any, out: str | Path) -> Report:
     """Add the model sections of a finished study run to ``report``; also writes the tables."""
     from livermets._atomic import write_table
@@ -398,6 +434,7 @@ def add_model_sections(report: Report, study_result: Any, out: str | Path) -> Re
     if metrics.get("comparisons"):
         comp = pd.DataFrame(metrics["comparisons"])
         models.table(comp.round(4), "Paired DeLong comparisons of AUCs, Holm-adjusted p.")
+    add_confusion_tables(models, metrics, [str(c) for c in result.data.classes])
     if getattr(result.config, "deep", None):
         from livermets.report.deep import add_deep_sections
 

@@ -93,6 +93,10 @@ def _operating(rows: pd.DataFrame, positive: Any, n_cases: int) -> dict[str, Any
         n_eff = round(n / repeats)
         ci = proportion_ci(round(value * n_eff), n_eff) if n_eff else (float("nan"),) * 2
         out[name] = {"value": value, "ci": list(ci)}
+    # the 2 x 2 table at the cut-off, cases per repeat (every case is tested once per repeat)
+    out["confusion"] = {key: float(((called == c) & (truth == t)).sum() / repeats)
+                        for key, (c, t) in {"tp": (True, True), "fn": (False, True),
+                                            "fp": (True, False), "tn": (False, False)}.items()}
     return out
 
 
@@ -106,8 +110,14 @@ def _multiclass(rows: pd.DataFrame, classes: list[str]) -> dict[str, Any]:
     result = multiclass_auc(avg["y_true"].astype(str), avg[cols], [str(c) for c in classes])
     predicted = np.asarray([str(c) for c in classes])[avg[cols].to_numpy().argmax(axis=1)]
     correct = int((predicted == avg["y_true"].astype(str).to_numpy()).sum())
-    return {"n_cases": len(avg), **result.to_dict(),
-            "accuracy": {"value": correct / len(avg), "ci": list(proportion_ci(correct, len(avg)))}}
+    truth = avg["y_true"].astype(str).to_numpy()
+    confusion = pd.crosstab(pd.Categorical(truth, [str(c) for c in classes]),
+                            pd.Categorical(predicted, [str(c) for c in classes]), dropna=False)
+    return {"n_cases": len(avg), **result.to_dict(), "n_classes": len(classes),
+            "accuracy": {"value": correct / len(avg), "ci": list(proportion_ci(correct, len(avg)))},
+            # rows: true class, columns: most probable class (averaged over repeats)
+            "confusion": {"classes": [str(c) for c in classes],
+                          "counts": confusion.to_numpy().astype(int).tolist()}}
 
 
 def model_metrics(
