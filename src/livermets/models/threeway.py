@@ -64,9 +64,10 @@ def three_way_split(split: Sequence[Any], groups: Sequence[Any], names: dict[str
     unknown = sorted(set(values) - set(wanted.values()))
     if unknown:
         bad = np.isin(values, unknown)
+        first = [str(g) for g in sorted(set(groups[bad]))[:5]]
         raise DataError(
             f"the split column {column!r} has value(s) {unknown} in {int(bad.sum())} row(s) "
-            f"(first patients: {sorted(set(groups[bad]))[:5]}); validation.design three_way "
+            f"(first patients: {first}); validation.design three_way "
             f"allows {allowed}: recode those rows or set validation.split_names."
         )
     index = {role: np.flatnonzero(values == value) for role, value in wanted.items()}
@@ -78,7 +79,7 @@ def three_way_split(split: Sequence[Any], groups: Sequence[Any], names: dict[str
             )
     seen: dict[str, str] = {}
     for role, rows in index.items():
-        for pid in np.unique(groups[rows]):
+        for pid in map(str, np.unique(groups[rows])):
             if pid in seen:
                 raise DataError(
                     f"patient {pid!r} has rows in both the {seen[pid]} and the {role} split of "
