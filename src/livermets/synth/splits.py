@@ -58,7 +58,10 @@ def parse_split(text: str) -> SplitSpec:
         if name in items:
             raise _bad(text, f"split {name!r} is given twice")
         items[name] = value
-    if all(re.fullmatch(r"\d+(\+\d+)*", v) for v in items.values()):
+    is_count = [bool(re.fullmatch(r"\d+(\+\d+)*", v)) for v in items.values()]
+    if any(is_count) and not all(is_count):
+        raise _bad(text, "values must be all fractions (0.2) or all patient counts (4, 4+4)")
+    if all(is_count):
         if REST in items:
             raise _bad(text, f"with patient counts the rest of the patients go to {REST!r}; "
                        f"do not give {REST} a count")
@@ -67,7 +70,7 @@ def parse_split(text: str) -> SplitSpec:
     try:
         fractions = {k: float(v) for k, v in items.items()}
     except ValueError:
-        raise _bad(text, "values must be all fractions or all patient counts") from None
+        raise _bad(text, "values must be fractions (0.2) or patient counts (4, 4+4)") from None
     if any(not 0 <= f <= 1 for f in fractions.values()) or abs(sum(fractions.values()) - 1) > 1e-6:
         raise _bad(text, f"fractions must lie in [0, 1] and sum to 1 (sum "
                    f"{sum(fractions.values()):g})")
