@@ -27,7 +27,8 @@ def _error(data: dict) -> str:
      "models.0.classifier: Value error, 'xgb' is not a known classifier; allowed: ['xgboost'"),
     ({"data": {"features": "f.csv"}, "models": [{"name": "a"}],
       "validation": {"design": "kfold"}},
-     "validation.design: Input should be 'cv', 'nested_cv', 'fixed_split', 'external' or 'three_way'"),
+     "validation.design: Input should be 'cv', 'nested_cv', 'fixed_split', 'external' or "
+     "'three_way'"),
     ({"data": {"features": "f.csv"}, "models": [{"name": "a"}],
       "validation": {"design": "nested_cv"}},
      "nested_cv needs validation.tuning.trials >= 1"),
@@ -77,8 +78,8 @@ def test_init_list_prints_every_template_with_its_title():
     assert result.exit_code == 0, result.output
     lines = result.output.strip().splitlines()
     assert [line.split()[0] for line in lines] == TEMPLATES
-    assert "rectal_mri_slm             Synchronous liver metastasis from rectal MRI and clinical " \
-        "data" in lines
+    assert any(line.startswith("rectal_mri_slm             Synchronous liver metastasis from "
+                               "rectal MRI and clinical data") for line in lines)
     missing = CliRunner().invoke(app, ["study", "init"])
     assert missing.exit_code == 2 and "name a template" in missing.output
 
