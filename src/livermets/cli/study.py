@@ -26,8 +26,9 @@ def template_title(name: str) -> str:
 
 
 # LoG + wavelet radiomics time over original-only on one synthetic lesion + 5 mm ring
-# (benchmarks/filter_cost.py, seed-ct-liver vs seed-ct-liver-original, median of 3)
-FILTER_SLOWDOWN = "about 20x"
+# (benchmarks/filter_cost.py, seed-ct-liver vs seed-ct-liver-original, median of 3: 19.7x and
+# 17.8x for 27 and 34 mm lesions, 8.5x for a 49 mm one)
+FILTER_SLOWDOWN = "about 10-20x"
 
 
 def template_speed(name: str) -> str:

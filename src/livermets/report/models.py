@@ -185,8 +185,10 @@ def selected_feature_table(result: Any, top: int = 20) -> pd.DataFrame:
         folds = [o for o in result.outcomes if o.model == name and o.fold.split == "cv"]
         counts = pd.Series([f for o in folds for f in o.features]).value_counts()
         for feature in final.fit.features[:top]:
-            rows.append({"model": name, "feature": feature,
-                         "selected in CV folds": f"{int(counts.get(feature, 0))}/{len(folds)}"})
+            row = {"model": name, "feature": feature}
+            if folds:  # three_way runs no CV: no stability to show
+                row["selected in CV folds"] = f"{int(counts.get(feature, 0))}/{len(folds)}"
+            rows.append(row)
     return pd.DataFrame(rows)
 
 
