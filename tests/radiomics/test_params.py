@@ -13,7 +13,7 @@ def test_presets_are_valid_and_listed():
     names = preset_names()
     assert names == [
         "ibsi-config-a", "ibsi-config-c", "ibsi-digital-phantom", "pyradiomics-default",
-        "seed-ct-liver", "seed-ct-mlm", "seed-mri-rectum",
+        "seed-ct-liver", "seed-ct-liver-original", "seed-ct-mlm", "seed-mri-rectum",
     ]  # fmt: skip
     default = preset_params("pyradiomics-default").extraction
     assert default.discretisation.bin_width == 25

@@ -27,7 +27,8 @@ def _error(data: dict) -> str:
      "models.0.classifier: Value error, 'xgb' is not a known classifier; allowed: ['xgboost'"),
     ({"data": {"features": "f.csv"}, "models": [{"name": "a"}],
       "validation": {"design": "kfold"}},
-     "validation.design: Input should be 'cv', 'nested_cv', 'fixed_split' or 'external'"),
+     "validation.design: Input should be 'cv', 'nested_cv', 'fixed_split', 'external' or "
+     "'three_way'"),
     ({"data": {"features": "f.csv"}, "models": [{"name": "a"}],
       "validation": {"design": "nested_cv"}},
      "nested_cv needs validation.tuning.trials >= 1"),
@@ -77,7 +78,37 @@ def test_init_list_prints_every_template_with_its_title():
     assert result.exit_code == 0, result.output
     lines = result.output.strip().splitlines()
     assert [line.split()[0] for line in lines] == TEMPLATES
-    assert "rectal_mri_slm             Synchronous liver metastasis from rectal MRI and clinical " \
-        "data" in lines
+    assert any(line.startswith("rectal_mri_slm             Synchronous liver metastasis from "
+                               "rectal MRI and clinical data") for line in lines)
     missing = CliRunner().invoke(app, ["study", "init"])
     assert missing.exit_code == 2 and "name a template" in missing.output
+
+
+def test_init_list_labels_the_templates_whose_preset_adds_log_and_wavelet():
+    app = new_app("test")
+    register(app)
+    lines = CliRunner().invoke(app, ["study", "init", "--list"]).output.strip().splitlines()
+    label = {line.split()[0]: line for line in lines}
+    assert "[slower: seed-ct-liver adds LoG + wavelet features, about 10-20x the extraction time]" \
+        in label["crlm_vs_hemangioma"]
+    assert "slower" in label["rectal_mri_slm"]  # seed-mri-rectum filters too
+    assert "slower" not in label["crc_vs_pdac_origin"]  # the paper's original-only setting
+    assert "slower" not in label["mlm_nomogram"]
+
+
+def test_origin_template_runs_the_papers_setting_on_a_synth_holdout(tmp_path):
+    from livermets.radiomics import preset_params
+
+    app = new_app("test")
+    register(app)
+    target = tmp_path / "origin.yaml"
+    assert CliRunner().invoke(app, ["study", "init", "crc_vs_pdac_origin", "--out",
+                                    str(target)]).exit_code == 0
+    config = load_config(target)
+    assert config.data.manifest == (tmp_path / "cohort" / "manifest.csv").resolve()
+    assert config.data.split_column == "split"
+    assert config.validation.design == "fixed_split"
+    assert config.validation.train_values == ["train"]
+    types = preset_params(config.data.radiomics_params).extraction.image_types.enabled()
+    assert types == ["original"]
+    assert "--holdout 4+4" in target.read_text()

@@ -25,6 +25,30 @@ def template_title(name: str) -> str:
                  if line.startswith("title:")), "")
 
 
+# LoG + wavelet radiomics time over original-only on one synthetic lesion + 5 mm ring
+# (benchmarks/filter_cost.py, seed-ct-liver vs seed-ct-liver-original, median of 3: 19.7x and
+# 17.8x for 27 and 34 mm lesions, 8.5x for a 49 mm one)
+FILTER_SLOWDOWN = "about 10-20x"
+
+
+def template_speed(name: str) -> str:
+    """'' or a label saying that the template's radiomics preset adds slower filtered images."""
+    import yaml
+
+    from livermets.radiomics import preset_names, preset_params
+
+    text = (resources.files("livermets") / "templates" / f"{name}.yaml").read_text()
+    preset = ((yaml.safe_load(text) or {}).get("data") or {}).get("radiomics_params")
+    if preset not in preset_names():
+        return ""
+    filters = [f for f in preset_params(preset).extraction.image_types.enabled()
+               if f != "original"]
+    if not filters:
+        return ""
+    names = " + ".join("LoG" if f == "log" else f for f in filters)
+    return f"[slower: {preset} adds {names} features, {FILTER_SLOWDOWN} the extraction time]"
+
+
 def init(
     template: str | None = typer.Argument(None, help="Template name (see --list)."),
     out: Path | None = typer.Option(None, "--out", help="Where to write (default TEMPLATE.yaml)."),
@@ -37,7 +61,8 @@ def init(
     names = template_names()
     if list_templates:
         for name in names:
-            typer.echo(f"{name:<26} {template_title(name)}")
+            speed = template_speed(name)
+            typer.echo(f"{name:<26} {template_title(name)}" + (f"  {speed}" if speed else ""))
         return
     if template is None:
         raise ConfigError(f"name a template: one of {', '.join(names)} (or pass --list).")

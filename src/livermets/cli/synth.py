@@ -9,7 +9,9 @@ import typer
 
 from livermets._outputs import check_output_folder
 from livermets.cli._common import console, print_json
+from livermets.errors import ConfigError
 from livermets.synth import TASK_NAMES, generate_cohort, make_config
+from livermets.synth.splits import parse_holdout, parse_split
 
 
 def synth(
@@ -34,18 +36,35 @@ def synth(
     scale: float = typer.Option(
         1.0, "--scale", help="Voxel-size factor: 2 doubles every voxel edge (quick, coarse runs)."
     ),
+    split: str | None = typer.Option(
+        None, "--split",
+        help="Write a manifest `split` column, stratified by class and seeded: fractions "
+        "(train=0.6,validation=0.2,test=0.2) or patients per class with the rest in train "
+        "(validation=4+4,test=4+4).",
+    ),
+    holdout: str | None = typer.Option(
+        None, "--holdout",
+        help="Test patients per class, the rest train: 4+4 = --split test=4+4 (the origin "
+        "study's 4 + 4 patient hold-out).",
+    ),
     json_output: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Generate a synthetic cohort: images, masks, manifest, clinical table and truth tables."""
     check_output_folder(out)
     config = make_config(task, patients, seed, centres, phases, scale)
+    if split is not None and holdout is not None:
+        raise ConfigError("give --split or --holdout, not both (--holdout 4+4 is --split "
+                          "test=4+4)")
+    spec = parse_split(split) if split is not None else (
+        parse_holdout(holdout) if holdout is not None else None)
     start = time.perf_counter()
-    cohort = generate_cohort(config, out, workers=workers, progress=not json_output)
+    cohort = generate_cohort(config, out, workers=workers, progress=not json_output, split=spec)
     seconds = time.perf_counter() - start
     payload = {
         "out": str(cohort.root), "task": config.task, "patients": cohort.n_patients,
         "lesions": cohort.n_lesions, "seed": config.seed, "centres": config.centres,
         "phases": list(config.phases), "manifest": str(cohort.manifest),
+        "split": spec.describe() if spec is not None else None,
         "truth": str(cohort.truth), "clinical": str(cohort.clinical), "seconds": round(seconds, 2),
     }
     if json_output:

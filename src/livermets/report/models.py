@@ -190,19 +190,22 @@ def selected_feature_table(result: Any, top: int = 20) -> pd.DataFrame:
         folds = [o for o in result.outcomes if o.model == name and o.fold.split == "cv"]
         counts = pd.Series([f for o in folds for f in o.features]).value_counts()
         for feature in final.fit.features[:top]:
-            rows.append({"model": name, "feature": feature,
-                         "selected in CV folds": f"{int(counts.get(feature, 0))}/{len(folds)}"})
+            row = {"model": name, "feature": feature}
+            if folds:  # three_way runs no CV: no stability to show
+                row["selected in CV folds"] = f"{int(counts.get(feature, 0))}/{len(folds)}"
+            rows.append(row)
     return pd.DataFrame(rows)
 
 
 def best_model(result: Any) -> str:
-    """The radiomics model with the highest CV (or held-out) AUC."""
+    """The radiomics model with the highest CV (three_way: validation; else held-out) AUC."""
     scores = {}
     for name, entry in result.metrics["models"].items():
         spec = next(s for s in result.specs if s.name == name)
         if spec.inputs != "radiomics":
             continue
-        split = entry["splits"].get("cv") or next(iter(entry["splits"].values()))
+        splits = entry["splits"]  # chosen on CV or on validation, never on test
+        split = splits.get("cv") or splits.get("validation") or next(iter(splits.values()))
         scores[name] = split.get("auc", {}).get("auc") or split.get("macro_auc") or 0.0
     return max(scores, key=lambda k: scores[k]) if scores else next(iter(result.finals))
 
@@ -418,14 +421,23 @@ def add_model_sections(report: Report, study_result: Any, out: str | Path) -> Re
     if result.config.synthetic or report.synthetic:
         models.note(SYNTHETIC_NOTE)
     v = result.config.validation
-    models.text(
-        f"Design: {v.design}; {v.folds} folds x {v.repeats} repeats grouped by patient "
-        f"(all lesions of a patient on one side of every split)"
-        + (f", Optuna TPE with {v.tuning.trials} trials on {v.tuning.inner_folds} inner folds"
-           if v.tuning.trials else "")
-        + f". {len(result.data.y)} cases of {len(np.unique(result.data.patient_id))} patients."
-        " Cut-offs (Youden) are chosen on the training folds' inner predictions."
-    )
+    three_way = metrics.get("three_way")
+    if three_way:
+        counts = "; ".join(f"{role} {m['n_patients']} patients ({m['n_cases']} cases)"
+                           for role, m in three_way["splits"].items())
+        models.text(f"Design: three_way hold-out from the column "
+                    f"{three_way['split_column']!r}: {counts}. Rule: {three_way['rule']}"
+                    + (f" Optuna TPE with {v.tuning.trials} trials scored on the validation "
+                       "rows." if v.tuning.trials else ""))
+    else:
+        models.text(
+            f"Design: {v.design}; {v.folds} folds x {v.repeats} repeats grouped by patient "
+            f"(all lesions of a patient on one side of every split)"
+            + (f", Optuna TPE with {v.tuning.trials} trials on {v.tuning.inner_folds} inner folds"
+               if v.tuning.trials else "")
+            + f". {len(result.data.y)} cases of {len(np.unique(result.data.patient_id))} patients."
+            " Cut-offs (Youden) are chosen on the training folds' inner predictions."
+        )
     table = model_table(metrics)
     write_table(table, out / "tables" / "models.csv")
     models.table(table, "Discrimination per model and split: AUC with DeLong and bootstrap CIs "

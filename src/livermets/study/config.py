@@ -64,14 +64,34 @@ class DataSpec(_Strict):
         return self
 
 
-class Validation(_Strict):
-    """The validation design; groups (patients) are never split, inner or outer."""
+class SplitNames(_Strict):
+    """The values of the split column that mean train, validation and test (three_way)."""
 
-    design: Literal["cv", "nested_cv", "fixed_split", "external"] = "cv"
+    train: str = Field(default="train", min_length=1)
+    validation: str = Field(default="validation", min_length=1)
+    test: str = Field(default="test", min_length=1)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> SplitNames:
+        values = [v.strip().lower() for v in (self.train, self.validation, self.test)]
+        if len(set(values)) < 3:
+            raise ValueError(f"split_names must be three different values, got {values}")
+        return self
+
+
+class Validation(_Strict):
+    """The validation design; groups (patients) are never split, inner or outer.
+
+    ``three_way``: fit on the train rows, choose the configuration (tuning trials) and the
+    Youden cut-off on the validation rows, predict the test rows once with that model.
+    """
+
+    design: Literal["cv", "nested_cv", "fixed_split", "external", "three_way"] = "cv"
     folds: int = Field(default=5, ge=2)
     repeats: int = Field(default=1, ge=1)
     tuning: Tuning = Tuning()
     train_values: list[str] = Field(default_factory=lambda: ["train"])
+    split_names: SplitNames = SplitNames()
     test_centres: list[str] = Field(default_factory=list)
     bootstrap: int = Field(default=1000, ge=100)
 
@@ -83,6 +103,11 @@ class Validation(_Strict):
             raise ValueError(
                 "validation.tuning.trials > 0 tunes in an inner loop: set validation.design: "
                 "nested_cv (or trials: 0)"
+            )
+        if self.design == "three_way" and self.tuning.ensemble > 1:
+            raise ValueError(
+                "validation.design three_way chooses one configuration on the validation rows: "
+                "set validation.tuning.ensemble: 1"
             )
         if self.design == "external" and not self.test_centres:
             raise ValueError("validation.design external needs validation.test_centres: [NAME]")
@@ -193,6 +218,12 @@ class StudyConfig(_Strict):
             )
         if self.survival and self.data.time_column is None:
             raise ValueError("survival needs data.time_column and data.event_column")
+        if self.deep and self.validation.design == "three_way":
+            raise ValueError(
+                "validation.design three_way covers the radiomics and clinical models; deep "
+                "models use cv, nested_cv, fixed_split or external: drop the deep section or "
+                "change the design"
+            )
         check_embedding_models(self.deep, self.models)  # deep[].embeddings_for (deep hook)
         return self
 

@@ -118,6 +118,10 @@ def make_folds(config: StudyConfig, data: FeatureData) -> tuple[np.ndarray, list
     held: list[Fold] = []
     if v.design in ("cv", "nested_cv"):
         development = np.arange(len(data.y))
+    elif v.design == "three_way":  # no CV: train, validation and test splits (study.splits)
+        from livermets.study.splits import data_splits
+
+        return data_splits(config, data).train, []
     elif v.design == "fixed_split":
         if "split" not in data.meta:
             raise DataError(
@@ -246,6 +250,11 @@ def _run_study(
     stage = _Stage(timings, on_stage)
     hits: list[str] = []
 
+    three_way = config.validation.design == "three_way"
+    if three_way:  # a bad split column fails before any extraction
+        from livermets.study.splits import check_manifest_splits
+
+        check_manifest_splits(config)
     done = stage("features")
     table, radiomics = load_cases(config, out, workers, client)
     data = build_feature_data(table, config)
@@ -254,33 +263,31 @@ def _run_study(
 
     done = stage("splits")
     development, folds = make_folds(config, data)
-    write_table(_splits_table(folds, data), out / "splits.parquet")
+    if three_way:
+        from livermets.study.splits import data_splits, splits_table
+
+        held = data_splits(config, data)
+        write_table(splits_table(held, data), out / "splits.parquet")
+    else:
+        write_table(_splits_table(folds, data), out / "splits.parquet")
     done()
 
-    done = stage("cross-validation")
     specs = study_specs(config)
-    outcomes: list[FoldOutcome] = []
-    for spec in specs:
-        key = cache_key(config, data_key, spec, "cv")
-        path = out / "cache" / f"cv-{spec.name}-{key}.joblib"
-        cached = _load_cached(path)
-        if cached is None:
-            cached = run_folds([spec], data, folds, config.validation.tuning, config.seed,
-                               workers=workers, on_done=_progress(progress, spec.name, len(folds)),
-                               client=client)
-            _dump_cached(path, cached)
-        else:
-            hits.append(f"cv:{spec.name}")
-        outcomes.extend(cached)
-    if config.deep:
-        from livermets.deep.study import run_deep_models
+    three_fits: dict[str, Any] = {}
+    if three_way:
+        done = stage("three-way fits")
+        outcomes, three_fits = _three_way_outcomes(config, specs, data, held, data_key, out, hits)
+        predictions = predictions_table(outcomes, data)
+        from livermets.models.threeway import three_way_thresholds
 
-        outcomes.extend(run_deep_models(config, data, folds, development, out, _say(progress)))
-    predictions = predictions_table(outcomes, data)
-    thresholds = thresholds_table(outcomes)
-    write_table(predictions, out / "predictions.parquet")
-    write_table(thresholds, out / "thresholds.parquet")
-    done()
+        thresholds = three_way_thresholds(three_fits)
+        write_table(predictions, out / "predictions.parquet")
+        write_table(thresholds, out / "thresholds.parquet")
+        done()
+    else:
+        outcomes, predictions, thresholds = _cross_validate(
+            config, specs, data, folds, development, data_key, out, workers, progress, client,
+            hits, stage)
 
     done = stage("metrics")
     patient_predictions = None
@@ -305,6 +312,10 @@ def _run_study(
                                 patient_predictions, config.validation.bootstrap, config.seed),
         "comparisons": comparisons(predictions, data.classes),
     }
+    if three_way:
+        from livermets.study.splits import three_way_summary
+
+        metrics["three_way"] = three_way_summary(config, held, data)
     write_text(out / "metrics.json", json.dumps(clean_json(metrics), indent=2))
     done()
 
@@ -313,8 +324,9 @@ def _run_study(
     dev = data.subset(development)
     encoding = clinical_encoding(table, config.data.clinical)
     for spec in specs:
+        chosen = three_fits[spec.name].fit if three_way else None
         finals[spec.name] = _final_model(config, spec, dev, data_key, out, encoding, radiomics,
-                                         metrics, hits)
+                                         metrics, hits, chosen)
         _warn_logistic(spec.name, finals[spec.name])
     done()
 
@@ -368,6 +380,59 @@ def _warn_logistic(name: str, final: FinalModel) -> None:
     logit = clinical_logit_of(final.fit.pipeline)
     for message in getattr(logit, "warnings_", []):
         warnings.warn(f"{name} model: {message}", UserWarning, stacklevel=3)
+
+
+def _cross_validate(config: StudyConfig, specs: list[PipelineSpec], data: FeatureData,
+                    folds: list[Fold], development: np.ndarray, data_key: str, out: Path,
+                    workers: int, progress: Progress, client: Any, hits: list[str],
+                    stage: _Stage) -> tuple[list[FoldOutcome], pd.DataFrame, pd.DataFrame]:
+    """Every model on every outer fold (cached per model), plus the deep models."""
+    done = stage("cross-validation")
+    outcomes: list[FoldOutcome] = []
+    for spec in specs:
+        key = cache_key(config, data_key, spec, "cv")
+        path = out / "cache" / f"cv-{spec.name}-{key}.joblib"
+        cached = _load_cached(path)
+        if cached is None:
+            cached = run_folds([spec], data, folds, config.validation.tuning, config.seed,
+                               workers=workers, on_done=_progress(progress, spec.name, len(folds)),
+                               client=client)
+            _dump_cached(path, cached)
+        else:
+            hits.append(f"cv:{spec.name}")
+        outcomes.extend(cached)
+    if config.deep:
+        from livermets.deep.study import run_deep_models
+
+        outcomes.extend(run_deep_models(config, data, folds, development, out, _say(progress)))
+    predictions = predictions_table(outcomes, data)
+    thresholds = thresholds_table(outcomes)
+    write_table(predictions, out / "predictions.parquet")
+    write_table(thresholds, out / "thresholds.parquet")
+    done()
+    return outcomes, predictions, thresholds
+
+
+def _three_way_outcomes(config: StudyConfig, specs: list[PipelineSpec], data: FeatureData,
+                        held: Any, data_key: str, out: Path, hits: list[str]
+                        ) -> tuple[list[FoldOutcome], dict[str, Any]]:
+    """Per model (cached): fit on train, choose on validation, predict test once."""
+    from livermets.models.threeway import fit_three_way
+
+    outcomes: list[FoldOutcome] = []
+    fits: dict[str, Any] = {}
+    for spec in specs:
+        key = cache_key(config, data_key, spec, "three_way")
+        path = out / "cache" / f"three_way-{spec.name}-{key}.joblib"
+        fit = _load_cached(path)
+        if fit is None:
+            fit = fit_three_way(spec, data, held, config.validation.tuning, config.seed)
+            _dump_cached(path, fit)
+        else:
+            hits.append(f"three_way:{spec.name}")
+        fits[spec.name] = fit
+        outcomes.extend(fit.outcomes)
+    return outcomes, fits
 
 
 def _say(progress: Progress) -> Callable[[str], None] | None:
@@ -445,17 +510,19 @@ def _progress(progress: Progress, name: str, total: int) -> Callable[[FoldOutcom
 
 def _final_model(config: StudyConfig, spec: PipelineSpec, dev: FeatureData, data_key: str,
                  out: Path, encoding: dict[str, list[str]], radiomics: dict | None,
-                 metrics: dict[str, Any], hits: list[str]) -> FinalModel:
-    """Refit on all development rows (cached), save the pipeline and its model card."""
-    key = cache_key(config, data_key, spec, "final")
+                 metrics: dict[str, Any], hits: list[str],
+                 chosen: FitResult | None = None) -> FinalModel:
+    """Refit on all development rows (cached), save the pipeline and its model card; with
+    ``chosen`` (three_way) the model chosen on validation is saved as it is, not refitted."""
+    key = cache_key(config, data_key, spec, "three_way" if chosen is not None else "final")
     folder = out / "models" / spec.name
     cache = out / "cache" / f"final-{spec.name}-{key}.joblib"
-    fit = _load_cached(cache)
+    fit = chosen if chosen is not None else _load_cached(cache)
     if fit is None:
         fit = fit_spec(spec, dev, config.validation.tuning, derive_seed(config.seed, spec.name,
                                                                          "final"))
         _dump_cached(cache, fit)
-    else:
+    elif chosen is None:
         hits.append(f"final:{spec.name}")
     columns = dev.columns_for(fit.spec)
     card = {
@@ -476,7 +543,9 @@ def _final_model(config: StudyConfig, spec: PipelineSpec, dev: FeatureData, data
         "params": fit.spec.model_dump(mode="json"),
         "ensemble": [m.model_dump(mode="json") for m in fit.members],  # empty: a single model
         "threshold": fit.threshold,
-        "threshold_rule": "Youden index on inner-fold predictions of the training data",
+        "threshold_rule": ("Youden index on the validation rows' predictions" if chosen
+                           is not None else
+                           "Youden index on inner-fold predictions of the training data"),
         "radiomics": radiomics,
         "training": {"n_cases": len(dev.y), "n_patients": len(np.unique(dev.patient_id)),
                      "class_counts": {str(c): int((dev.y == k).sum())

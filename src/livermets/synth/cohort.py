@@ -9,11 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from livermets._atomic import remove_stale_temporaries
 from livermets._outputs import check_output_folder
 from livermets.errors import ConfigError
 from livermets.synth.config import SynthConfig, centre_of
+from livermets.synth.splits import SplitSpec, assign_splits
 from livermets.synth.writer import RECORD, read_record, write_cohort_tables, write_record
 
 TRUTH_LEADING = [
@@ -66,8 +68,12 @@ def generate_patient(config: SynthConfig, index: int, seed: np.random.SeedSequen
 
 
 def generate_cohort(config: SynthConfig, out: str | os.PathLike[str], workers: int | None = None,
-                    progress: bool = False) -> Cohort:
-    """Generate the cohort of ``config`` into ``out``; same config and seed give the same bytes."""
+                    progress: bool = False, split: SplitSpec | None = None) -> Cohort:
+    """Generate the cohort of ``config`` into ``out``; same config and seed give the same bytes.
+
+    With ``split`` the manifest gets a ``split`` column (``livermets.synth.splits``), drawn from
+    the seed after the patients are made: the images do not depend on it.
+    """
     root = check_output_folder(out)
     root.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(root)  # left by a run killed mid-write
@@ -93,14 +99,20 @@ def generate_cohort(config: SynthConfig, out: str | os.PathLike[str], workers: i
                 except BaseException:
                     pool.shutdown(wait=False, cancel_futures=True)
                     raise
-    return _collect(root, [r for r in records if r is not None])
+    return _collect(root, [r for r in records if r is not None], split, config.seed)
 
 
-def _collect(root: Path, records: list[dict[str, Any]]) -> Cohort:
+def _collect(root: Path, records: list[dict[str, Any]], split: SplitSpec | None = None,
+             seed: int = 0) -> Cohort:
     """Assemble and write the cohort tables from the per-patient records."""
-    manifest = [r["manifest"] for r in records]
+    manifest = [dict(r["manifest"]) for r in records]
     truth = [row for r in records for row in r["truth"]]
-    patients = [r["patient"] for r in records]
+    patients = [dict(r["patient"]) for r in records]
+    if split is not None:
+        frame = pd.DataFrame(manifest)[["patient_id", "label"]]
+        for row, patient, value in zip(manifest, patients, assign_splits(frame, split, seed),
+                                       strict=True):
+            row["split"] = patient["split"] = value
     clinical_columns = list(records[0]["clinical_columns"])
     extra = sorted({k for row in truth for k in row} - set(TRUTH_LEADING))
     paths = write_cohort_tables(root, manifest, truth, patients, clinical_columns,
