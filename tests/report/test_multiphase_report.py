@@ -61,8 +61,9 @@ def test_section_tables_and_figure():
                             synthetic=True)
     html = report.render()
     assert "Multi-phase lesion diagnosis" in html and SYNTHETIC_NOTE in html
-    # summary, one per-class table per cohort, lesions, Dice
-    assert html.count("<table") == 5
+    # summary, one per-class table per cohort, lesions, one lesion confusion matrix per cohort,
+    # Dice
+    assert html.count("<table") == 7 and "Lesion confusion matrix (internal test)" in html
     summary = summary_table({"internal test": ev}).set_index("Rule")
     mean = ev.summary.set_index("rule").loc["max_in_liver"]
     assert summary.loc["max_in_liver", "AUC-3, mean (95% CI)"] == (
@@ -96,5 +97,5 @@ def test_single_cohort_and_synthetic_note(synthetic, shown):
     add_multiphase_sections(report, _evaluation(), synthetic=synthetic)
     html = report.render()
     assert (SYNTHETIC_NOTE in html) is shown
-    assert html.count("<table") == 4 and len(_png_images(html)) == 1
+    assert html.count("<table") == 5 and len(_png_images(html)) == 1
     assert "Cohort" not in summary_table({"": _evaluation()}).columns

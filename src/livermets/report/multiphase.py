@@ -183,6 +183,13 @@ def add_multiphase_sections(
                   "independent); sensitivity and accuracy by reference lesion size and class, "
                   "precision by predicted lesion size and class; FP per patient with an exact "
                   "Poisson CI.")
+    for name, ev in cohorts.items():
+        if ev.confusion.to_numpy().sum():
+            where = f" ({name})" if name else ""
+            section.table(ev.confusion, f"Lesion confusion matrix{where}: reference class (rows; "
+                          "none = a predicted lesion matching no reference lesion) x predicted "
+                          f"class of the matched lesion (columns; missed = not detected), over "
+                          f"{len(ev.classes)} classes.", index=True)
     section.table(dice_table(cohorts),
                   f"Voxel-wise Dice per patient: mean with a t {level} CI over patients where "
                   "the reference or the prediction has the structure.")

@@ -98,6 +98,16 @@ def test_lesion_counts_and_wilson_intervals():
     sizes = ev.lesions[ev.lesions["by"] == "size_group"].set_index("stratum")
     assert sizes.loc["<=10 mm", ["n_reference", "n_predicted"]].tolist() == [3, 3]
     assert sizes.loc[">30 mm", "n_reference"] == 0 and np.isnan(sizes.loc[">30 mm", "sensitivity"])
+    # the lesion confusion matrix: reference class x class of the matched prediction
+    confusion = ev.confusion
+    assert list(confusion.columns) == ["hcc", "metastasis", "cyst", "missed"]
+    assert list(confusion.index) == ["hcc", "metastasis", "cyst", "none"]
+    assert confusion.loc["metastasis", "hcc"] == 1  # detected, called hcc
+    assert confusion.loc["none", "metastasis"] == 1  # the false positive
+    assert confusion["missed"].sum() == 1 and confusion.to_numpy().sum() == len(m)
+    diagonal = sum(confusion.loc[c, c] for c in ("hcc", "metastasis", "cyst"))
+    assert diagonal == row["n_correct"]
+    assert "lesion_confusion" in ev.tables()
 
 
 def test_matching_is_one_to_one_by_instance_id():

@@ -29,7 +29,7 @@ Definitions
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -65,11 +65,27 @@ class MultiphaseEvaluation:
     classes: tuple[str, ...]
     n_patients: int
     level: float
+    confusion: pd.DataFrame = field(default_factory=pd.DataFrame)  # reference x predicted class
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """The tables by name, e.g. to write each as a CSV."""
         return {"class_auc": self.class_auc, "summary": self.summary, "lesions": self.lesions,
-                "dice": self.dice, "roc": self.roc}
+                "dice": self.dice, "roc": self.roc,
+                "lesion_confusion": self.confusion.reset_index(names="reference")}
+
+
+def lesion_confusion(matches: pd.DataFrame, classes: Sequence[str]) -> pd.DataFrame:
+    """Lesions by reference class (rows, plus ``none`` for false positives) and predicted class
+    of the matched lesion (columns, plus ``missed`` for undetected reference lesions)."""
+    names = [str(c) for c in classes]
+    table = pd.DataFrame(0, index=[*names, "none"], columns=[*names, "missed"])
+    for ref, pred, detected in matches[["ref_class", "pred_class", "detected"]].itertuples(
+            index=False):
+        if pd.isna(ref):  # a predicted lesion matching no reference lesion
+            table.loc["none", str(pred)] += 1
+        else:
+            table.loc[str(ref), str(pred) if detected else "missed"] += 1
+    return table
 
 
 def _ids(values: pd.Series) -> pd.Series:
@@ -487,6 +503,8 @@ def evaluate_multiphase(
         classes=names,
         n_patients=len(ids),
         level=level,
+        confusion=lesion_confusion(matches, names) if not matches.empty else lesion_confusion(
+            pd.DataFrame(columns=["ref_class", "pred_class", "detected"]), names),
     )
 
 
