@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
@@ -75,6 +76,24 @@ def test_nomogram_points_reproduce_the_model_probability(clinical):
     fig = nomogram_figure(coefs, intercept, X, "test")
     assert [t.get_text() for t in fig.axes[0].texts][:4] == ["Points", "cea", "age",
                                                              "Total points"]
+
+
+def test_nomogram_axis_of_a_binary_predictor_is_its_two_values():
+    rng = np.random.default_rng(4)
+    X = pd.DataFrame({"cea": rng.normal(5, 2, 200), "sex_M": rng.integers(0, 2, 200).astype(float)})
+    y = (X["cea"] + 1.2 * X["sex_M"] + rng.normal(0, 1.5, 200) > 5.6).astype(int).to_numpy()
+    model = ClinicalLogit(selection="none").fit(X, y)
+    coefs, intercept = model.params_.drop("const"), float(model.params_["const"])
+    fig = nomogram_figure(coefs, intercept, X, "binary")
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    rows = ["Points", "cea", "sex_M", "Total points", "Probability"]
+    sex_row = len(rows) - 1 - rows.index("sex_M")
+    labels = [t for t in fig.axes[0].texts if abs(t.get_position()[1] - (sex_row + 0.18)) < 1e-9]
+    assert [t.get_text() for t in labels] == ["0", "1"]
+    points = abs(coefs["sex_M"]) / nomogram_scales(coefs, intercept, X)["unit"]
+    assert sorted(t.get_position()[0] for t in labels) == pytest.approx([0.0, points])
+    assert "0.2" not in texts[texts.index("sex_M"):]  # no continuum between 0 and 1
+    plt.close(fig)
 
 
 def test_clinical_logit_refuses_multiclass():

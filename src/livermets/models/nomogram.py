@@ -19,6 +19,12 @@ def nomogram_scales(coefs: pd.Series, intercept: float, X: pd.DataFrame) -> dict
             "max_total": float(effect.sum() / unit)}
 
 
+def is_binary(values: pd.Series) -> bool:
+    """Whether a predictor only takes the values 0 and 1 (an indicator such as sex_M)."""
+    seen = set(pd.unique(values.dropna().astype(float)))
+    return len(seen) == 2 and seen == {0.0, 1.0}
+
+
 def nomogram_figure(coefs: pd.Series, intercept: float, X: pd.DataFrame, title: str = "") -> Any:
     """A matplotlib nomogram of a fitted logistic model on its training data ranges."""
     import matplotlib
@@ -45,8 +51,12 @@ def nomogram_figure(coefs: pd.Series, intercept: float, X: pd.DataFrame, title: 
     ticks = np.linspace(0, 100, 11)
     scale(len(rows) - 1, ticks, [f"{t:.0f}" for t in ticks])
     for i, name in enumerate(names):
-        span = abs(coefs[name] * (s["high"][name] - s["low"][name])) / s["unit"]
-        values = np.linspace(s["low"][name], s["high"][name], int(np.clip(span // 10 + 1, 2, 6)))
+        if is_binary(X[name]):  # an indicator: its two values, not a continuum
+            values = np.array([0.0, 1.0])
+        else:
+            span = abs(coefs[name] * (s["high"][name] - s["low"][name])) / s["unit"]
+            values = np.linspace(s["low"][name], s["high"][name],
+                                 int(np.clip(span // 10 + 1, 2, 6)))
         points = np.abs(coefs[name] * (values - s["ref"][name])) / s["unit"]
         scale(len(rows) - 2 - i, points, [f"{v:.3g}" for v in values])
     total_ticks = np.linspace(0, s["max_total"], 6)
