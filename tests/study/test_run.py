@@ -108,6 +108,14 @@ def test_report_tables_are_csv_files_and_in_metrics(finished):
     np.testing.assert_allclose(ors["odds_ratio"], logit.table_["odds_ratio"], rtol=1e-12)
     assert [r["odds_ratio"] for r in metrics["tables"]["odds_ratios_clinical"]] == \
         pytest.approx(logit.table_["odds_ratio"].tolist(), rel=1e-12)
+    # Table 1 of the study's patients, by class (a patient whose lesions differ is 'mixed')
+    table1 = pd.read_csv(out / "tables" / "table1_by_class.csv")
+    features = pd.read_csv(folder / "features.csv.gz")
+    per_patient = features.groupby("patient_id")["label"].agg(
+        lambda v: v.iloc[0] if v.nunique() == 1 else "mixed").value_counts()
+    assert list(table1.columns[1:-2]) == ["Overall (n=30)"] + [
+        f"{c} (n={per_patient[c]})" for c in sorted(per_patient.index)]
+    assert table1["Characteristic"].iloc[0] == "CEA, median [IQR]"
     html = (out / "report.html").read_text()
     assert "Forest plot of the clinical model&#x27;s odds ratios" in html
     assert "Net benefit at chosen thresholds (cv)" in html
@@ -194,6 +202,10 @@ def test_held_out_designs(study_dir, validation, splits):
     dev_patients = set(result.data.patient_id[result.development])
     assert not held_patients & dev_patients
     assert set(result.metrics["models"]["lr"]["splits"]) == splits
+    by_split = pd.read_csv(study_dir / "out" / "tables" / "table1_by_split.csv")
+    patients = result.predictions.groupby("patient_id")["split"].first().value_counts()
+    assert [c for c in by_split.columns if "(n=" in c][1:] == [
+        f"{s} (n={patients[s]})" for s in sorted(patients.index)]
 
 
 def test_multiclass_study(study_dir):

@@ -417,6 +417,9 @@ def add_model_sections(report: Report, study_result: Any, out: str | Path) -> Re
     binary = result.data.binary
     split = _reference_split(result.predictions)
 
+    from livermets.report.study_patients import add_patient_table
+
+    add_patient_table(report, result)
     models = report.section("models", "Models", ORDER)
     if result.config.synthetic or report.synthetic:
         models.note(SYNTHETIC_NOTE)
