@@ -116,6 +116,17 @@ def test_report_tables_are_csv_files_and_in_metrics(finished):
     assert list(table1.columns[1:-2]) == ["Overall (n=30)"] + [
         f"{c} (n={per_patient[c]})" for c in sorted(per_patient.index)]
     assert table1["Characteristic"].iloc[0] == "CEA, median [IQR]"
+    # features through each final pipeline: in, redundancy filter, selection, classifier
+    from livermets.models.pipeline import selected_features
+
+    flow = pd.read_csv(out / "tables" / "feature_counts.csv").set_index("model")
+    lasso = load_model(out / "models" / "lasso_lr").pipeline
+    kept = lasso.named_steps["redundancy"].get_support().sum()
+    assert flow.loc["lasso_lr", "after the redundancy filter (|r| > 0.6 removed)"] == kept
+    n_in = flow.loc["lasso_lr", "input features"]
+    assert n_in == lasso.named_steps["redundancy"].n_features_in_ > kept
+    assert flow.loc["lasso_lr", "used by the classifier"] == len(
+        selected_features(lasso, [f"f{i}" for i in range(n_in)]))
     html = (out / "report.html").read_text()
     assert "Forest plot of the clinical model&#x27;s odds ratios" in html
     assert "Net benefit at chosen thresholds (cv)" in html

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fnmatch import fnmatchcase
 from typing import Any, Literal, Union
 
+import numpy as np
 from imblearn.pipeline import Pipeline
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -309,6 +310,21 @@ def sample_spec(spec: PipelineSpec, trial: Any) -> PipelineSpec:
     if spec.search.tune_classifier:
         update["classifier_params"] = CLASSIFIERS.get(classifier).space(trial, f"{classifier}.")
     return spec.model_copy(update=update)
+
+
+def feature_counts(pipeline: Pipeline, names: list[str]) -> dict[str, int] | None:
+    """How many features enter a fitted pipeline and remain after each filtering step
+    (``redundancy``, ``select``) and at the classifier; None for an ensemble."""
+    if getattr(pipeline, "estimators_", None) is not None or not hasattr(pipeline, "steps"):
+        return None
+    counts = {"input": len(names)}
+    current = len(names)
+    for step_name, step in pipeline.steps[:-1]:
+        if step_name in {"redundancy", "select"}:
+            current = int(np.sum(step.get_support()))
+            counts[step_name] = current
+    counts["classifier"] = len(selected_features(pipeline, names))
+    return counts
 
 
 def selected_features(pipeline: Pipeline, names: list[str]) -> list[str]:

@@ -197,6 +197,28 @@ def selected_feature_table(result: Any, top: int = 20) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def feature_count_table(result: Any) -> pd.DataFrame:
+    """Per final model: features in, after the redundancy filter, after selection, used."""
+    from livermets.models.pipeline import feature_counts
+
+    dev = result.data.subset(result.development)
+    rows = []
+    for name, final in result.finals.items():
+        counts = feature_counts(final.fit.pipeline, dev.columns_for(final.fit.spec))
+        if counts is None:
+            continue
+        spec = final.fit.spec
+        row = {"model": name, "input features": counts["input"]}
+        if "redundancy" in counts:
+            row[f"after the redundancy filter (|r| > {spec.redundancy:g} removed)"] = \
+                counts["redundancy"]
+        if "select" in counts:
+            row[f"after selection ({spec.select})"] = counts["select"]
+        row["used by the classifier"] = counts["classifier"]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def best_model(result: Any) -> str:
     """The radiomics model with the highest CV (three_way: validation; else held-out) AUC."""
     scores = {}
@@ -474,6 +496,10 @@ def add_model_sections(report: Report, study_result: Any, out: str | Path) -> Re
     write_table(selected, out / "tables" / "selected_features.csv")
     features.table(selected, "Features kept by each final model (up to 20) and how often "
                    "each was kept across the outer CV folds (stability).")
+    flow = feature_count_table(result)
+    if not flow.empty:
+        features.table(flow, "Features through each final model's pipeline (development data; "
+                       "empty: the model has no such step).", csv="feature_counts")
 
     explain = report.section("models-shap", "Explanations", ORDER + 5)
     shap_section(explain, result, best_model(result))
