@@ -213,6 +213,12 @@ def test_held_out_designs(study_dir, validation, splits):
     dev_patients = set(result.data.patient_id[result.development])
     assert not held_patients & dev_patients
     assert set(result.metrics["models"]["lr"]["splits"]) == splits
+    flow = pd.read_csv(study_dir / "out" / "tables" / "flow.csv").set_index("stage")
+    analysed = flow.loc["analysed (a feature row and a label)"]
+    assert (analysed["patients"], analysed["cases"]) == (30, 45)
+    split_rows = flow[flow.index.str.startswith("split: ")]
+    assert split_rows["patients"].sum() == 30 and split_rows["cases"].sum() == 45
+    assert set(split_rows.index) == {f"split: {s}" for s in splits}
     by_split = pd.read_csv(study_dir / "out" / "tables" / "table1_by_split.csv")
     patients = result.predictions.groupby("patient_id")["split"].first().value_counts()
     assert [c for c in by_split.columns if "(n=" in c][1:] == [

@@ -439,8 +439,10 @@ def add_model_sections(report: Report, study_result: Any, out: str | Path) -> Re
     binary = result.data.binary
     split = _reference_split(result.predictions)
 
+    from livermets.report.flow import add_flow_section
     from livermets.report.study_patients import add_patient_table
 
+    add_flow_section(report, result)
     add_patient_table(report, result)
     models = report.section("models", "Models", ORDER)
     if result.config.synthetic or report.synthetic:
