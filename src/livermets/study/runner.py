@@ -21,6 +21,7 @@ from livermets._code import code_fingerprint
 from livermets.errors import ConfigError, DataError
 from livermets.models.aggregate import aggregate_patients
 from livermets.models.frozen import package_versions, save_model
+from livermets.models.ood import REFERENCE_KEY, training_reference
 from livermets.models.pipeline import PipelineSpec, SearchSpace
 from livermets.models.validation import (
     FeatureData,
@@ -37,6 +38,7 @@ from livermets.models.validation import (
     thresholds_table,
 )
 from livermets.study.config import StudyConfig, fit_fingerprint, load_config
+from livermets.study.feasibility import check_design
 from livermets.study.data import build_feature_data, clinical_encoding, read_table, table_hash
 from livermets.study.metrics import comparisons, model_metrics
 
@@ -253,11 +255,12 @@ def _run_study(
 
     done = stage("splits")
     development, folds = make_folds(config, data)
+    specs = study_specs(config)
+    check_design(config, data, development, folds, specs)
     write_table(_splits_table(folds, data), out / "splits.parquet")
     done()
 
     done = stage("cross-validation")
-    specs = study_specs(config)
     outcomes: list[FoldOutcome] = []
     for spec in specs:
         key = cache_key(config, data_key, spec, "cv")
@@ -311,9 +314,10 @@ def _run_study(
     finals = {}
     dev = data.subset(development)
     encoding = clinical_encoding(table, config.data.clinical)
+    dev_table = table.reset_index(drop=True).iloc[development]
     for spec in specs:
         finals[spec.name] = _final_model(config, spec, dev, data_key, out, encoding, radiomics,
-                                         metrics, hits)
+                                         metrics, hits, dev_table)
     done()
 
     multiphase = None
@@ -429,8 +433,10 @@ def _progress(progress: Progress, name: str, total: int) -> Callable[[FoldOutcom
 
 def _final_model(config: StudyConfig, spec: PipelineSpec, dev: FeatureData, data_key: str,
                  out: Path, encoding: dict[str, list[str]], radiomics: dict | None,
-                 metrics: dict[str, Any], hits: list[str]) -> FinalModel:
-    """Refit on all development rows (cached), save the pipeline and its model card."""
+                 metrics: dict[str, Any], hits: list[str],
+                 dev_table: pd.DataFrame | None = None) -> FinalModel:
+    """Refit on all development rows (cached), save the pipeline and its model card (with the
+    training reference of the out-of-distribution check when ``dev_table`` is given)."""
     key = cache_key(config, data_key, spec, "final")
     folder = out / "models" / spec.name
     cache = out / "cache" / f"final-{spec.name}-{key}.joblib"
@@ -471,6 +477,10 @@ def _final_model(config: StudyConfig, spec: PipelineSpec, dev: FeatureData, data
         "cache_key": key,
         "synthetic": config.synthetic,
     }
+    if dev_table is not None:
+        numeric = [n for n, levels in card["clinical_encoding"].items() if not levels]
+        card[REFERENCE_KEY] = training_reference(dev_table,
+                                                 [*card["radiomics_features"], *numeric])
     save_model(folder, fit.pipeline, card)
     if radiomics and radiomics.get("params"):
         import yaml
