@@ -31,7 +31,7 @@ COMBINED_INNER_FOLDS = 3  # CombinedModel's default inner folds for the out-of-f
 def class_patients(data: FeatureData, rows: np.ndarray) -> dict[str, int]:
     """Patients per class among ``rows`` (every class, zeros included)."""
     y, groups = data.y[rows], data.patient_id[rows]
-    return {str(c): int(len(np.unique(groups[y == k]))) for k, c in enumerate(data.classes)}
+    return {str(c): len(np.unique(groups[y == k])) for k, c in enumerate(data.classes)}
 
 
 def _counts(counts: dict[str, int]) -> str:

@@ -13,7 +13,7 @@ from livermets._atomic import write_table
 from livermets.errors import ConfigError
 from livermets.models.aggregate import aggregate_patients
 from livermets.models.frozen import load_model, predict_table
-from livermets.models.ood import REFERENCE_KEY, ood_rows, patient_ood, ood_message
+from livermets.models.ood import REFERENCE_KEY, ood_message, ood_rows, patient_ood
 from livermets.study.data import read_table
 
 

@@ -38,8 +38,8 @@ from livermets.models.validation import (
     thresholds_table,
 )
 from livermets.study.config import StudyConfig, fit_fingerprint, load_config
-from livermets.study.feasibility import check_design
 from livermets.study.data import build_feature_data, clinical_encoding, read_table, table_hash
+from livermets.study.feasibility import check_design
 from livermets.study.metrics import comparisons, model_metrics
 
 # fold progress: False (silent), True (stderr) or a callable taking one message
@@ -307,6 +307,7 @@ def _run_study(
                                 patient_predictions, config.validation.bootstrap, config.seed),
         "comparisons": comparisons(predictions, data.classes),
     }
+    metrics["warnings"] = [w for m in metrics["models"].values() for w in m.get("warnings", [])]
     write_text(out / "metrics.json", json.dumps(clean_json(metrics), indent=2))
     done()
 
