@@ -72,7 +72,8 @@ def test_a_shifted_table_is_flagged_with_names_and_distances_in_training_sds():
 def test_patients_table_counts_flagged_rows_and_extreme_probabilities():
     rows = pd.DataFrame({
         "patient_id": ["P1", "P1", "P2", "P3"], "y_prob": [1e-58, 0.4, 0.5, 1 - 1e-9],
-        "ood_n_features_out": [12, 0, 0, 0], "ood_n_features": 17, "ood_n_selected_out": [1, 0, 0, 0],
+        "ood_n_features_out": [12, 0, 0, 0], "ood_n_features": 17,
+        "ood_n_selected_out": [1, 0, 0, 0],
         "ood_max_sd": [40.0, 0.0, 0.0, 0.0], "ood_features_out": ["signal (40.0 SD)", "", "", ""],
         "ood_spacing_out": ["", "", "", ""], "ood_acquisition_out": "",
         "ood_flag": [True, False, False, False],
