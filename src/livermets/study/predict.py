@@ -13,7 +13,13 @@ from livermets._atomic import write_table
 from livermets.errors import ConfigError
 from livermets.models.aggregate import aggregate_patients
 from livermets.models.frozen import load_model, predict_table
-from livermets.models.ood import REFERENCE_KEY, ood_message, ood_rows, patient_ood
+from livermets.models.ood import (
+    REFERENCE_KEY,
+    SPACING,
+    ood_message,
+    ood_rows,
+    patient_ood,
+)
 from livermets.study.data import read_table
 
 
@@ -74,12 +80,18 @@ def _ood(card: dict[str, Any], table: pd.DataFrame, predictions: pd.DataFrame,
     patients = patient_ood(pd.concat([predictions, rows], axis=1))
     path = out.with_name(f"{out.stem}_ood.csv")
     write_table(patients, path)
+    unchecked = [c for c in reference.get("acquisition", {})
+                 if SPACING.search(c) and c not in table.columns]
+    message = ood_message(patients, str(path))
+    if unchecked:
+        message += (f" Voxel spacing not checked: the input has no {unchecked} column(s) "
+                    "(a table from `livermets features` has them).")
     return {"table": str(path), "rows": rows, "patients": len(patients),
             "patients_flagged": int(patients["ood_flag"].sum()),
             "patients_extreme": int(patients["extreme_prob"].sum()),
             "patients_flagged_extreme": int((patients["ood_flag"]
                                              & patients["extreme_prob"]).sum()),
-            "message": ood_message(patients, str(path))}
+            "spacing_unchecked": unchecked, "message": message}
 
 
 def predict(
