@@ -18,12 +18,19 @@ def test_predict_warns_about_patients_outside_the_training_data(cli, tmp_path):
     assert code == 0, output
     line = " ".join(output.split())
     assert "warning: 2 of 4 patient(s) lie outside the model's training data" in line
-    assert "2 flagged patient(s) have extreme probabilities" in line and "p_ood.csv" in line
+    assert "2 of them have extreme probabilities" in line and "p_ood.csv" in line
     ood = pd.read_csv(tmp_path / "p_ood.csv")
     assert ood["ood_flag"].tolist() == [True, True, False, False]
     assert (ood.loc[:1, "min_prob"] < 1e-6).all()
     predictions = pd.read_parquet(tmp_path / "p.parquet")
     assert predictions["ood_flag"].tolist() == [True] * 4 + [False] * 4
+
+    table.to_parquet(tmp_path / "train.parquet")  # the training rows themselves
+    code, output = cli("predict", tmp_path / "model", tmp_path / "train.parquet", "--out",
+                       tmp_path / "t.csv")
+    assert code == 0, output
+    assert "none of 30 patient(s) lie outside" in " ".join(output.split())
+    assert not pd.read_csv(tmp_path / "t_ood.csv")["ood_flag"].any()
 
 
 def test_predict_with_an_old_card_notes_that_the_check_could_not_run(cli, tmp_path):

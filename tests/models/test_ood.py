@@ -86,8 +86,10 @@ def test_patients_table_counts_flagged_rows_and_extreme_probabilities():
     assert patients["extreme_prob"].tolist() == [True, False, True]
     assert patients.loc[0, "ood_features_out"] == "signal (40.0 SD)"
     message = ood_message(patients, "x_ood.csv")
-    assert message.startswith("warning: 1 of 3 patient(s)") and "1 flagged patient(s) have " \
-        "extreme probabilities" in message
+    assert message.startswith("warning: 1 of 3 patient(s) lie outside the model's training data "
+                              "(0 by voxel spacing); 1 of them have extreme probabilities")
+    calm = ood_message(patients.assign(ood_flag=False), "x_ood.csv")
+    assert calm.startswith("out-of-distribution check: none of 3 patient(s)")
 
 
 def saved_model(folder, with_reference: bool) -> pd.DataFrame:
@@ -134,3 +136,13 @@ def test_a_card_without_reference_still_predicts_with_a_note(tmp_path):
     assert not any(c.startswith("ood_") for c in predictions.columns)
     assert not (tmp_path / "p_ood.csv").exists()
     assert "could not run" in summary["ood"]["message"]
+
+
+def test_an_input_without_spacing_columns_is_checked_on_features_with_a_note(tmp_path):
+    table = saved_model(tmp_path / "model", with_reference=True)
+    table.iloc[:4].drop(columns=["spacing_z_mm"]).to_csv(tmp_path / "new.csv", index=False)
+    summary = predict(tmp_path / "model", tmp_path / "new.csv", tmp_path / "p.csv")
+    assert summary["ood"]["spacing_unchecked"] == ["spacing_z_mm"]
+    assert "Voxel spacing not checked" in summary["ood"]["message"]
+    assert summary["ood"]["patients_flagged"] == 0
+    assert (pd.read_csv(tmp_path / "p.csv")["ood_spacing_out"].isna()).all()

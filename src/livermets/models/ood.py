@@ -156,11 +156,14 @@ def patient_ood(predictions: pd.DataFrame) -> pd.DataFrame:
 
 
 def ood_message(patients: pd.DataFrame, where: str) -> str:
-    """The one-line summary: patients flagged, and those with extreme probabilities."""
+    """The one-line summary: patients flagged, and those of them with extreme probabilities."""
     n, flagged = len(patients), patients["ood_flag"]
+    if not flagged.any():
+        return (f"out-of-distribution check: none of {n} patient(s) lie outside the model's "
+                f"training data; per patient: {where}")
     both = int((flagged & patients["extreme_prob"]).sum())
-    spacing = int((patients["ood_spacing_out"] != "").sum())
-    head = "warning: " if flagged.any() else ""
-    return (f"{head}{int(flagged.sum())} of {n} patient(s) lie outside the model's training data "
-            f"({spacing} by voxel spacing); {both} flagged patient(s) have extreme probabilities "
-            f"(<{EXTREME:g} or >1-{EXTREME:g}), which then mean little. Per patient: {where}")
+    spacing = int((flagged & (patients["ood_spacing_out"] != "")).sum())
+    return (f"warning: {int(flagged.sum())} of {n} patient(s) lie outside the model's training "
+            f"data ({spacing} by voxel spacing); {both} of them have extreme probabilities "
+            f"(<{EXTREME:g} or >1-{EXTREME:g}), which come from extrapolation, not certainty. "
+            f"Per patient: {where}")
