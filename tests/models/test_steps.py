@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from livermets.errors import ConfigError
+from livermets.errors import ConfigError, DataError
 from livermets.models import (
     CLASSIFIERS,
     MRMR,
@@ -118,3 +118,10 @@ def test_pipeline_is_deterministic_for_a_seed(data):
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
     assert isinstance(data.X, pd.DataFrame)
+
+
+def test_lasso_selection_on_a_single_class_says_so_instead_of_liblinear():
+    X = np.random.default_rng(0).normal(size=(12, 4))
+    with pytest.raises(DataError, match=r"single class \(\[1\], 12 rows\)") as error:
+        L1Selector(C=0.5).fit(X, np.ones(12, dtype=int))
+    assert "liblinear" not in str(error.value) and "pool centres" in str(error.value)

@@ -39,6 +39,9 @@ def test_lesion_ids_and_sizes_match_the_lesions_table(tmp_path):
     # lesion volume from the features equals the lesions table's voxel volume
     assert np.allclose(merged["original_shape_VoxelVolume"] / 1000, merged["volume_ml_lesions"])
     assert list(merged["label"]) == ["metastasis", "hemangioma"] * 2
+    # the image's voxel spacing as read (x, y, z), for the frozen models' spacing check
+    spacing = table[["spacing_x_mm", "spacing_y_mm", "spacing_z_mm"]].to_numpy()
+    np.testing.assert_allclose(spacing, [[0.8, 0.8, 2.5]] * 4, rtol=1e-6)
 
 
 def test_crop_gives_the_features_of_the_whole_image(tmp_path):
@@ -187,6 +190,7 @@ def test_patient_level_aggregation(tmp_path, rule):
     lesions, _, _ = _table(manifest, params, cache_dir=tmp_path / "cache")
     patients, _, _ = _table(manifest, params, level="patient", cache_dir=tmp_path / "cache")
     assert list(patients["n_lesions"]) == [2, 2]
+    assert patients["spacing_z_mm"].tolist() == pytest.approx([2.5, 2.5])
     name = "lesion_original_firstorder_Mean"
     for pid, group in lesions.groupby("patient_id"):
         got = patients.loc[patients["patient_id"] == pid, name].item()

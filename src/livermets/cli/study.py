@@ -134,6 +134,9 @@ def predict(
 
     check_output_file(out)
     summary = run_predict(model_dir, input_path, out, aggregation, workers)
+    message = (summary.get("ood") or {}).get("message")
+    if message:
+        err_console.print(message, highlight=False, markup=False)
     if as_json:
         print_json(summary)
     else:

@@ -15,7 +15,7 @@ from sklearn.inspection import permutation_importance
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from livermets.errors import ConfigError
+from livermets.errors import ConfigError, DataError
 
 
 def outcome_association(X: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -217,6 +217,13 @@ class L1Selector(_Selector):
         self.seed = seed
 
     def _select(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+        counts = np.unique(y, return_counts=True)
+        if len(counts[0]) < 2:
+            raise DataError(
+                f"LASSO selection: the training rows hold a single class ({counts[0].tolist()}, "
+                f"{len(y)} rows), so no feature can be selected; too few cases of a class for "
+                "this design: lower the number of folds or pool centres."
+            )
         model = LogisticRegression(
             l1_ratio=1.0, C=self.C, solver="liblinear", random_state=self.seed, max_iter=1000
         )

@@ -87,6 +87,7 @@ class PatientPlan:
     lesions: list[LesionInfo] = field(default_factory=list)
     tasks: list[RegionTask] = field(default_factory=list)
     problems: list[dict] = field(default_factory=list)
+    spacing: tuple[float, ...] | None = None  # the image's voxel spacing (x, y, z mm) as read
 
 
 def array_hash(array: np.ndarray, *extra: object) -> str:
@@ -255,7 +256,8 @@ def plan_patient(row: PatientRow, params: RadiomicsParams) -> PatientPlan:
     regions = params.regions
     margin = margin_voxels(params.extraction, data.spacing)
     shape = data.array.shape
-    plan = PatientPlan(row.patient_id, image_hash(data.image), label=row.label)
+    plan = PatientPlan(row.patient_id, image_hash(data.image), label=row.label,
+                       spacing=tuple(float(v) for v in data.image.GetSpacing()))
     needs_liver = bool(
         regions.liver or regions.parenchyma or (regions.ring_mm and regions.ring_clip_to_liver)
     )

@@ -37,11 +37,18 @@ def _prefixed(features: dict[str, float] | None, prefix: str) -> dict[str, float
     return {f"{prefix}{k}": v for k, v in (features or {}).items()}
 
 
+SPACING_COLUMNS = ("spacing_x_mm", "spacing_y_mm", "spacing_z_mm")
+
+
 def _provenance(result: ExtractionResult, plan: PatientPlan, engine_version: str,
-                params_hash: str) -> dict[str, str]:  # fmt: skip
-    """Provenance columns of a row."""
-    return {"engine_version": engine_version, "params_hash": params_hash,
-            "image_hash": plan.image_hash}  # fmt: skip
+                params_hash: str) -> dict[str, object]:  # fmt: skip
+    """Provenance columns of a row, and the image's voxel spacing as read (before any
+    resampling; the out-of-distribution check of frozen models compares it with training)."""
+    out: dict[str, object] = {"engine_version": engine_version, "params_hash": params_hash,
+                              "image_hash": plan.image_hash}  # fmt: skip
+    if plan.spacing is not None:
+        out.update(zip(SPACING_COLUMNS, plan.spacing, strict=False))
+    return out
 
 
 def _aggregate(

@@ -465,6 +465,9 @@ def add_model_sections(report: Report, study_result: Any, out: str | Path) -> Re
             + f". {len(result.data.y)} cases of {len(np.unique(result.data.patient_id))} patients."
             " Cut-offs (Youden) are chosen on the training folds' inner predictions."
         )
+    for entry in metrics["models"].values():
+        for line in entry.get("warnings", []):
+            models.note(f"Warning: {line}")
     table = model_table(metrics)
     write_table(table, out / "tables" / "models.csv")
     models.table(table, "Discrimination per model and split: AUC with DeLong and bootstrap CIs "

@@ -14,7 +14,8 @@ from livermets.models.validation import FeatureData
 from livermets.study.config import StudyConfig
 
 PROVENANCE = ("engine_version", "params_hash", "image_hash")
-METADATA = ("volume_ml", "diameter_mm", "n_lesions", *PROVENANCE)
+SPACING = ("spacing_x_mm", "spacing_y_mm", "spacing_z_mm")  # acquisition, not features
+METADATA = ("volume_ml", "diameter_mm", "n_lesions", *PROVENANCE, *SPACING)
 
 
 def read_table(path: str | Path) -> pd.DataFrame:

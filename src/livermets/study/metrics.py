@@ -153,7 +153,31 @@ def model_metrics(
                 s: _patient_block(g, binary, classes, positive, n_boot, seed)
                 for s, g in prows.groupby("split")
             }
+        flags = operating_warnings(str(model), entry["splits"])
+        if flags:
+            entry["warnings"] = flags
         out[str(model)] = entry
+    return out
+
+
+def operating_warnings(model: str, splits: dict[str, dict[str, Any]]) -> list[str]:
+    """A line for every held-out split where the training cut-off calls no case positive
+    (sensitivity 0) or every case positive (specificity 0)."""
+    out = []
+    for split, block in splits.items():
+        youden = block.get("youden")
+        if split == "cv" or not youden:
+            continue
+        for name, other in (("sensitivity", "specificity"), ("specificity", "sensitivity")):
+            value = youden[name]["value"]
+            if value == 0:
+                out.append(
+                    f"model {model}, {split} split: the cut-off chosen on the development data "
+                    f"({youden['threshold_mean']:.3g}) gives {name} 0 ({other} "
+                    f"{youden[other]['value']:.2f}): the cut-off does not transfer (a shift of "
+                    "scanner or case mix?); recalibrate or choose the cut-off on local data "
+                    "before using it."
+                )
     return out
 
 

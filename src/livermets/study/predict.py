@@ -13,6 +13,13 @@ from livermets._atomic import write_table
 from livermets.errors import ConfigError
 from livermets.models.aggregate import aggregate_patients
 from livermets.models.frozen import load_model, predict_table
+from livermets.models.ood import (
+    REFERENCE_KEY,
+    SPACING,
+    ood_message,
+    ood_rows,
+    patient_ood,
+)
 from livermets.study.data import read_table
 
 
@@ -60,6 +67,33 @@ def _input_table(model: Any, path: Path, workers: int) -> pd.DataFrame:
     return features
 
 
+def _ood(card: dict[str, Any], table: pd.DataFrame, predictions: pd.DataFrame,
+         out: Path) -> dict[str, Any]:
+    """The out-of-distribution check: per-row columns and ``<out stem>_ood.csv`` per patient."""
+    reference = card.get(REFERENCE_KEY)
+    if not reference:
+        return {"table": None, "message": (
+            "note: the model card has no training reference (a model saved before livermets "
+            "recorded one), so the out-of-distribution check could not run; re-run the study "
+            "to get it.")}
+    rows = ood_rows(reference, table, card.get("selected_features"))
+    patients = patient_ood(pd.concat([predictions, rows], axis=1))
+    path = out.with_name(f"{out.stem}_ood.csv")
+    write_table(patients, path)
+    unchecked = [c for c in reference.get("acquisition", {})
+                 if SPACING.search(c) and c not in table.columns]
+    message = ood_message(patients, str(path))
+    if unchecked:
+        message += (f" Voxel spacing not checked: the input has no {unchecked} column(s) "
+                    "(a table from `livermets features` has them).")
+    return {"table": str(path), "rows": rows, "patients": len(patients),
+            "patients_flagged": int(patients["ood_flag"].sum()),
+            "patients_extreme": int(patients["extreme_prob"].sum()),
+            "patients_flagged_extreme": int((patients["ood_flag"]
+                                             & patients["extreme_prob"]).sum()),
+            "spacing_unchecked": unchecked, "message": message}
+
+
 def predict(
     model_dir: str | Path,
     input_path: str | Path,
@@ -77,12 +111,16 @@ def predict(
     out = Path(out)
     table = _input_table(model, Path(input_path), workers)
     predictions = predict_table(model, table)
+    ood = _ood(model.card, table, predictions, out)
+    if ood["table"] is not None:
+        predictions = pd.concat([predictions, ood.pop("rows")], axis=1)
     write_table(predictions, out)
     summary: dict[str, Any] = {
         "model": model.card["model"],
         "rows": len(predictions),
         "out": str(out),
         "threshold": model.card.get("threshold"),
+        "ood": {k: v for k, v in ood.items() if k != "rows"},
     }
     probs = [c for c in predictions.columns if str(c).startswith("p_")]
     if model.card["level"] == "lesion" and "lesion_id" in predictions and (

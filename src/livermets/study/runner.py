@@ -22,6 +22,7 @@ from livermets._code import code_fingerprint
 from livermets.errors import ConfigError, DataError
 from livermets.models.aggregate import aggregate_patients
 from livermets.models.frozen import package_versions, save_model
+from livermets.models.ood import REFERENCE_KEY, training_reference
 from livermets.models.pipeline import PipelineSpec, SearchSpace
 from livermets.models.validation import (
     FeatureData,
@@ -39,6 +40,7 @@ from livermets.models.validation import (
 )
 from livermets.study.config import StudyConfig, fit_fingerprint, load_config
 from livermets.study.data import build_feature_data, clinical_encoding, read_table, table_hash
+from livermets.study.feasibility import check_design
 from livermets.study.metrics import comparisons, model_metrics
 
 # fold progress: False (silent), True (stderr) or a callable taking one message
@@ -273,6 +275,8 @@ def _run_study(
     done()
 
     specs = study_specs(config)
+    if not three_way:  # every fit of the design sees every class, before any fitting
+        check_design(config, data, development, folds, specs)
     three_fits: dict[str, Any] = {}
     if three_way:
         done = stage("three-way fits")
@@ -316,6 +320,7 @@ def _run_study(
         from livermets.study.splits import three_way_summary
 
         metrics["three_way"] = three_way_summary(config, held, data)
+    metrics["warnings"] = [w for m in metrics["models"].values() for w in m.get("warnings", [])]
     write_text(out / "metrics.json", json.dumps(clean_json(metrics), indent=2))
     done()
 
@@ -323,10 +328,11 @@ def _run_study(
     finals = {}
     dev = data.subset(development)
     encoding = clinical_encoding(table, config.data.clinical)
+    dev_table = table.reset_index(drop=True).iloc[development]
     for spec in specs:
         chosen = three_fits[spec.name].fit if three_way else None
         finals[spec.name] = _final_model(config, spec, dev, data_key, out, encoding, radiomics,
-                                         metrics, hits, chosen)
+                                         metrics, hits, chosen, dev_table)
         _warn_logistic(spec.name, finals[spec.name])
     done()
 
@@ -511,8 +517,10 @@ def _progress(progress: Progress, name: str, total: int) -> Callable[[FoldOutcom
 def _final_model(config: StudyConfig, spec: PipelineSpec, dev: FeatureData, data_key: str,
                  out: Path, encoding: dict[str, list[str]], radiomics: dict | None,
                  metrics: dict[str, Any], hits: list[str],
-                 chosen: FitResult | None = None) -> FinalModel:
-    """Refit on all development rows (cached), save the pipeline and its model card; with
+                 chosen: FitResult | None = None,
+                 dev_table: pd.DataFrame | None = None) -> FinalModel:
+    """Refit on all development rows (cached), save the pipeline and its model card (with the
+    training reference of the out-of-distribution check when ``dev_table`` is given); with
     ``chosen`` (three_way) the model chosen on validation is saved as it is, not refitted."""
     key = cache_key(config, data_key, spec, "three_way" if chosen is not None else "final")
     folder = out / "models" / spec.name
@@ -556,6 +564,10 @@ def _final_model(config: StudyConfig, spec: PipelineSpec, dev: FeatureData, data
         "cache_key": key,
         "synthetic": config.synthetic,
     }
+    if dev_table is not None:
+        numeric = [n for n, levels in card["clinical_encoding"].items() if not levels]
+        card[REFERENCE_KEY] = training_reference(dev_table,
+                                                 [*card["radiomics_features"], *numeric])
     save_model(folder, fit.pipeline, card)
     if radiomics and radiomics.get("params"):
         import yaml
