@@ -136,7 +136,7 @@ def predict(
     summary = run_predict(model_dir, input_path, out, aggregation, workers)
     message = (summary.get("ood") or {}).get("message")
     if message:
-        err_console.print(message, highlight=False, markup=False)
+        err_console.print(message, highlight=False, markup=False, soft_wrap=True)
     if as_json:
         print_json(summary)
     else:
