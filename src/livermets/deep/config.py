@@ -25,7 +25,7 @@ class _Strict(BaseModel):
 
 
 class CropSettings(_Strict):
-    """How lesion crops are cut from the images.
+    """How lesion (or primary tumour, or liver) crops are cut from the images.
 
     Without ``spacing`` a crop spans the lesion's bounding box plus ``margin`` (``size`` pixels
     across, whatever the lesion's size); with ``spacing`` (x, y, z mm) it is ``size`` x ``size``
@@ -43,6 +43,9 @@ class CropSettings(_Strict):
     mask_outside: bool = False
     phases: list[str] | None = None
     spacing: tuple[float, float, float] | None = None
+    # what is cropped: each lesion, or (patient level) the primary tumour or the liver; the
+    # region's connected components are its "lesions" (largest first), from <region>_mask
+    region: Literal["lesion", "primary", "liver"] = "lesion"
 
     @model_validator(mode="after")
     def _spacing(self) -> CropSettings:

@@ -223,8 +223,9 @@ def _patient_crops(row: PatientRow, lesions: pd.DataFrame, keys: list[str],
 def crop_key(manifest: Manifest, lesions: pd.DataFrame, settings: CropSettings) -> str:
     """Cache key: crop settings, the lesions table and every image/mask file's size and mtime."""
     # a crop spacing joins the key only when set, so caches of extent-scaled crops stay valid
-    dumped = settings.model_dump(mode="json", exclude={"spacing"} if settings.spacing is None
-                                 else set())
+    defaults = {k for k in ("spacing", "region") if getattr(settings, k) == CropSettings()
+                .model_dump()[k]}  # new keys join only when set: older caches stay valid
+    dumped = settings.model_dump(mode="json", exclude=defaults)
     digest = hashlib.sha256(json.dumps([CACHE_VERSION, dumped], sort_keys=True).encode())
     digest.update(pd.util.hash_pandas_object(lesions.astype(str), index=False).to_numpy()
                   .tobytes())

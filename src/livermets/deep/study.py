@@ -40,13 +40,34 @@ CARD = "card.json"
 
 
 def lesion_crops(manifest_path: str | Path, spec: DeepModelSpec, cache: Path | None) -> CropSet:
-    """Crops of every lesion of a manifest (lesions measured with the default settings)."""
+    """Crops of every lesion of a manifest (lesions measured with the default settings), or of
+    the primary tumour / liver (``crops.region``): that mask's components stand in for lesions."""
     from livermets.cohort import load_manifest
     from livermets.lesions import LesionSettings, build_lesion_tables
 
-    manifest = load_manifest(manifest_path)
+    manifest = region_manifest(load_manifest(manifest_path), spec.crops.region)
     lesions, _ = build_lesion_tables(manifest, LesionSettings())
+    if lesions.empty:
+        raise DataError(f"the {spec.crops.region} masks of {manifest_path} hold no region of 5 mm "
+                        "or more: there is nothing to crop.")
     return build_crops(manifest, lesions, spec.crops, cache)
+
+
+def region_manifest(manifest: Any, region: str) -> Any:
+    """``manifest`` with ``<region>_mask`` read as the lesion mask (no lesion classes), so the
+    lesion machinery measures and crops the primary tumour or the liver; as is for lesions."""
+    from livermets.cohort.manifest import Manifest
+
+    if region == "lesion":
+        return manifest
+    column = f"{region}_mask"
+    table = manifest.table
+    if column not in table.columns or table[column].isna().all():
+        raise ConfigError(f"crops.region: {region} needs a {column} column in {manifest.path} "
+                          f"(mask columns: {manifest.mask_columns}).")
+    drop = [c for c in ("lesion_mask", "lesion_labels", "lesion_mask_label") if c in table]
+    view = table.drop(columns=drop).rename(columns={column: "lesion_mask"})
+    return Manifest(manifest.path, view)
 
 
 def _row_index(crops: CropSet, data: FeatureData) -> np.ndarray:

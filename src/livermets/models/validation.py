@@ -172,8 +172,15 @@ def grouped_kfold(
         )
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="The least populated class")
-            for k, (train, test) in enumerate(splitter.split(np.zeros(len(y)), y, groups)):
-                folds.append(Fold(repeat, k, train, test))
+            try:
+                for k, (train, test) in enumerate(splitter.split(np.zeros(len(y)), y, groups)):
+                    folds.append(Fold(repeat, k, train, test))
+            except ValueError as exc:  # too few rows of every class for n_splits strata
+                raise DataError(
+                    f"{where}: {n_splits} stratified folds cannot be made from "
+                    f"{_class_patients(y, groups, classes)} ({exc}). "
+                    + (fix or f"Lower the number of folds (now {n_splits}) or add patients.")
+                ) from None
     check_groups_not_split(folds, groups)
     fix = fix or f"Lower validation.folds (now {n_splits}) or add patients of that class."
     check_training_classes(folds, y, groups, classes, where, fix)

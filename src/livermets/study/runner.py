@@ -257,6 +257,8 @@ def _run_study(
         from livermets.study.splits import check_manifest_splits
 
         check_manifest_splits(config)
+    if config.deep:  # images, masks and the deep extra are checked before any extraction
+        check_deep_inputs(config)
     done = stage("features")
     table, radiomics = load_cases(config, out, workers, client)
     data = build_feature_data(table, config)
@@ -376,6 +378,26 @@ def _run_study(
         result.tracking_run = log_mlflow(result)
     write_text(out / "timings.json", json.dumps(timings, indent=2))
     return result
+
+
+def check_deep_inputs(config: StudyConfig) -> None:
+    """Each deep model's manifest loads and has the mask of its crop region; torch is here."""
+    from livermets._extras import require
+    from livermets.cohort import load_manifest
+    from livermets.deep.study import region_manifest
+
+    require("deep", "a study with deep models (deep:)")
+    for spec in config.deep:
+        manifest = spec.manifest or config.data.manifest
+        if manifest is None:
+            raise ConfigError(
+                f"deep model {spec.name!r} needs images: set data.manifest or deep[].manifest."
+            )
+        loaded = region_manifest(load_manifest(manifest), spec.crops.region)
+        if "lesion_mask" not in loaded.table or loaded.table["lesion_mask"].isna().all():
+            raise ConfigError(f"deep model {spec.name!r}: {manifest} has no lesion masks to "
+                              "crop; set deep[].crops.region to primary or liver for a "
+                              "patient-level CNN on those masks.")
 
 
 def _warn_logistic(name: str, final: FinalModel) -> None:
