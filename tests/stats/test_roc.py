@@ -73,12 +73,12 @@ def test_bootstrap_ci_is_seeded_and_close_to_delong(asah: pd.DataFrame) -> None:
 
 
 def test_bootstrap_replicates_match_loop(asah: pd.DataFrame) -> None:
-    from livermets.stats.bootstrap import _counts, weighted_aucs
+    from livermets.stats.bootstrap import resample_counts, weighted_aucs
     from livermets.stats.roc import auc_from_scores, split_scores
 
     pos, neg, _ = split_scores(asah["outcome"], asah["s100b"], positive="Poor")
     rng = np.random.default_rng(3)
-    w_pos, w_neg = _counts(rng, pos.size, 20), _counts(rng, neg.size, 20)
+    w_pos, w_neg = resample_counts(rng, pos.size, 20), resample_counts(rng, neg.size, 20)
     fast = weighted_aucs(pos, neg, w_pos, w_neg)
     slow = [auc_from_scores(np.repeat(pos, w_pos[b].astype(int)),
                             np.repeat(neg, w_neg[b].astype(int))) for b in range(20)]

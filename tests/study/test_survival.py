@@ -49,7 +49,7 @@ def test_cox_risk_groups_on_development_and_external_centre(tmp_path):
     assert "Forest plot of the Cox model" in html
     # a C-index for every model, not only the Cox linear predictor
     from livermets.stats import harrell_c
-    from livermets.study.metrics import averaged
+    from livermets.stats.predictions import averaged
     from livermets.study.survival import model_c_index
 
     table = model_c_index(result, analysis["frame"])

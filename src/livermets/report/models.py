@@ -13,7 +13,7 @@ import pandas as pd
 from livermets._extras import available, install_hint
 from livermets.errors import LivermetsError
 from livermets.report.document import Report, Section, figure_png
-from livermets.study.metrics import averaged
+from livermets.stats.predictions import averaged
 
 ORDER = 400
 SYNTHETIC_NOTE = ("These results come from synthetic data with a known, planted signal; they "

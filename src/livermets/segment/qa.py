@@ -26,6 +26,7 @@ from livermets.lesions import size_group_names
 from livermets.segment.matching import MatchSettings, match_lesions
 from livermets.segment.metrics import overlap_metrics
 from livermets.stats import proportion_ci
+from livermets.stats.intervals import t_interval
 
 STRUCTURES = {"liver": "liver_mask", "lesions": "lesion_mask", "primary": "primary_mask"}
 ALL_GROUPS = "all"
@@ -197,15 +198,6 @@ def evaluate_patient(
     return structure_rows, lesion_rows, pred_rows
 
 
-def _t_interval(values: np.ndarray, level: float) -> tuple[float, float]:
-    values = values[np.isfinite(values)]
-    if values.size < 2:
-        return float("nan"), float("nan")
-    half = sps.t.ppf(0.5 + level / 2, values.size - 1) * values.std(ddof=1) / math.sqrt(values.size)
-    # Dice lies in [0, 1]: the interval is clipped to it
-    return max(0.0, float(values.mean() - half)), min(1.0, float(values.mean() + half))
-
-
 def poisson_rate_ci(count: int, exposure: int, level: float = 0.95) -> tuple[float, float]:
     """Exact (Garwood) CI of a Poisson rate count / exposure."""
     if exposure <= 0:
@@ -224,7 +216,7 @@ def summarise_structures(structures: pd.DataFrame, level: float = 0.95) -> pd.Da
         if part.empty:
             continue
         d = part["dice"].to_numpy(float)
-        lo, hi = _t_interval(d, level)
+        lo, hi = t_interval(d, level)
         rows.append(
             {
                 "structure": name,
@@ -276,7 +268,7 @@ def summarise_detection(
         sens_lo, sens_hi = proportion_ci(k, n, "wilson", level)
         fp_lo, fp_hi = poisson_rate_ci(fp, n_patients, level)
         dice = ref["dice"].to_numpy(float) if n else np.array([])
-        dice_lo, dice_hi = _t_interval(dice, level)
+        dice_lo, dice_hi = t_interval(dice, level)
         detected_dice = ref.loc[ref["detected"].astype(bool), "dice"] if n else pd.Series([])
         rows.append(
             {

@@ -16,7 +16,8 @@ _BLOCK = 256  # replicates per block at most
 _BLOCK_CELLS = 8_000_000  # and at most this many case weights held at once
 
 
-def _block_size(n_cases: int) -> int:
+def block_size(n_cases: int) -> int:
+    """Bootstrap replicates per block for n_cases, so that a block's case weights fit in memory."""
     return max(1, min(_BLOCK, _BLOCK_CELLS // max(n_cases, 1)))
 
 
@@ -30,7 +31,7 @@ class BootstrapResult:
     method: str
 
 
-def _counts(rng: np.random.Generator, size: int, n_rep: int) -> np.ndarray:
+def resample_counts(rng: np.random.Generator, size: int, n_rep: int) -> np.ndarray:
     """Resampling counts (n_rep, size): how often each case is drawn in each replicate."""
     draws = rng.integers(0, size, size=(n_rep, size))
     flat = (draws + (np.arange(n_rep) * size)[:, None]).ravel()
@@ -58,8 +59,8 @@ def _replicate_weights(
     rng: np.random.Generator, m: int, n: int, n_rep: int, stratified: bool
 ) -> tuple[np.ndarray, np.ndarray]:
     if stratified:
-        return _counts(rng, m, n_rep), _counts(rng, n, n_rep)
-    both = _counts(rng, m + n, n_rep)
+        return resample_counts(rng, m, n_rep), resample_counts(rng, n, n_rep)
+    both = resample_counts(rng, m + n, n_rep)
     return both[:, :m], both[:, m:]
 
 
@@ -71,7 +72,7 @@ def bootstrap_auc_replicates(
         raise ConfigError(f"n_boot must be at least 1, got {n_boot}.")
     rng = np.random.default_rng(seed)
     out = np.empty(n_boot)
-    block = _block_size(pos.size + neg.size)
+    block = block_size(pos.size + neg.size)
     for start in range(0, n_boot, block):
         b = min(block, n_boot - start)
         w_pos, w_neg = _replicate_weights(rng, pos.size, neg.size, b, stratified)
@@ -153,7 +154,7 @@ def bootstrap_test_paired(
     auc_a, auc_b = placements(pos_a, neg_a).auc, placements(pos_b, neg_b).auc
     rng = np.random.default_rng(seed)
     diffs = np.empty(n_boot)
-    block = _block_size(pos_a.size + neg_a.size)
+    block = block_size(pos_a.size + neg_a.size)
     for start in range(0, n_boot, block):
         b = min(block, n_boot - start)
         w_pos, w_neg = _replicate_weights(rng, pos_a.size, neg_a.size, b, stratified)

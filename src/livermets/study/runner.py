@@ -57,7 +57,7 @@ class FinalModel:
     card: dict[str, Any]
 
 
-@dataclass
+@dataclass(kw_only=True)
 class StudyResult:
     """Everything a study run produced (tables in memory, paths on disk)."""
 
@@ -349,10 +349,12 @@ def _run_study(
         done()
 
     deep_specs = [*config.deep, *(e for d in config.deep for e in d.embedding_models())]
-    result = StudyResult(config, out, data, table, [*specs, *deep_specs], development, folds,
-                         outcomes,
-                         predictions, thresholds, patient_predictions, metrics, finals, timings,
-                         hits, radiomics, multiphase=multiphase)
+    result = StudyResult(config=config, out=out, data=data, table=table,
+                         specs=[*specs, *deep_specs], development=development, folds=folds,
+                         outcomes=outcomes, predictions=predictions, thresholds=thresholds,
+                         patient_predictions=patient_predictions, metrics=metrics, finals=finals,
+                         timings=timings, cache_hits=hits, radiomics=radiomics,
+                         multiphase=multiphase)
     done = stage("report")
     from livermets.report import Report
     from livermets.report.models import add_model_sections
@@ -495,8 +497,11 @@ def _multiphase_only(config: StudyConfig, out: Path, progress: Progress,
         report.write(out / "report.html")
     write_text(out / "timings.json", json.dumps(timings, indent=2))
     empty = pd.DataFrame()
-    return StudyResult(config, out, None, empty, [], np.empty(0, dtype=int), [], [],  # type: ignore[arg-type]
-                       empty, empty, None, metrics, {}, timings, [], None, multiphase=multiphase)
+    return StudyResult(config=config, out=out, data=None, table=empty,  # type: ignore[arg-type]
+                       specs=[], development=np.empty(0, dtype=int), folds=[], outcomes=[],
+                       predictions=empty, thresholds=empty, patient_predictions=None,
+                       metrics=metrics, finals={}, timings=timings, cache_hits=[], radiomics=None,
+                       multiphase=multiphase)
 
 
 def _case_table(data: FeatureData) -> pd.DataFrame:

@@ -13,7 +13,7 @@ from livermets.models.clinical import rad_score
 from livermets.report.document import Section, figure_png
 from livermets.report.forest import forest_figure
 from livermets.report.km import km_axes, time_unit
-from livermets.study.metrics import averaged
+from livermets.stats.predictions import averaged
 
 
 def _covariates(result: Any) -> list[str]:

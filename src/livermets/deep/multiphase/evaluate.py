@@ -42,10 +42,11 @@ from livermets.lesions import axial_diameter, size_group, size_group_names
 from livermets.lesions.measure import DEFAULT_SIZE_EDGES
 from livermets.segment.matching import MatchSettings
 from livermets.segment.metrics import dice as mask_dice
-from livermets.segment.qa import _t_interval, poisson_rate_ci
+from livermets.segment.qa import poisson_rate_ci
 from livermets.stats import proportion_ci, roc_auc, roc_curve
 from livermets.stats._validate import check_level, require_columns
-from livermets.stats.bootstrap import _block_size, _counts, percentile_ci, weighted_aucs
+from livermets.stats.bootstrap import block_size, percentile_ci, resample_counts, weighted_aucs
+from livermets.stats.intervals import t_interval
 from livermets.stats.roc import auc_from_scores
 
 ALL = "All"
@@ -296,10 +297,10 @@ def _mean_auc_ci(
     rng = np.random.default_rng(seed)
     n = truth.shape[0]
     reps = np.empty(n_boot)
-    block = _block_size(n)
+    block = block_size(n)
     for start in range(0, n_boot, block):
         b = min(block, n_boot - start)
-        w = _counts(rng, n, b)
+        w = resample_counts(rng, n, b)
         aucs = [weighted_aucs(score[y, k], score[~y, k], w[:, y], w[:, ~y])
                 for k, y in enumerate(truth.T)]
         reps[start:start + b] = np.mean(aucs, axis=0)
@@ -451,7 +452,7 @@ def dice_summary(dice: pd.DataFrame, classes: Sequence[str], level: float = 0.95
             continue
         values = dice[column].to_numpy(float)
         values = values[np.isfinite(values)]
-        lo, hi = _t_interval(values, level)
+        lo, hi = t_interval(values, level)
         rows.append({"measure": measure, "n_patients": values.size,
                      "mean": float(values.mean()) if values.size else float("nan"),
                      "ci_low": lo, "ci_high": hi,
