@@ -9,7 +9,6 @@ trust. torch and MONAI are imported inside the functions.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,15 +24,6 @@ BUNDLE_LAYOUT = (
     "a MONAI bundle folder holds configs/metadata.json, configs/inference.json (with "
     "network_def) and models/model.pt (its state dict), or models/model.ts (TorchScript)"
 )
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fp:
-        for chunk in iter(lambda: fp.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def load_torchscript(path: str | Path) -> Any:

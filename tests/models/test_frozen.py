@@ -11,9 +11,10 @@ import pandas as pd
 import pytest
 from sklearn.base import BaseEstimator
 
+from livermets._hashing import file_sha256
 from livermets.errors import DataError
 from livermets.models.ensemble import SoftVotingEnsemble
-from livermets.models.frozen import CARD, MODEL, file_sha256, load_model, save_model
+from livermets.models.frozen import CARD, MODEL, load_model, save_model
 from livermets.models.pipeline import CLASSIFIERS, PipelineSpec, build_pipeline
 from tests.models.conftest import make_data
 

@@ -19,6 +19,7 @@ import torch
 from livermets import __version__
 from livermets._atomic import atomic_path, write_table, write_text
 from livermets._code import code_fingerprint
+from livermets._hashing import file_sha256
 from livermets.deep.aggregate import lesion_probabilities, patient_probabilities
 from livermets.deep.config import DeepModelSpec
 from livermets.deep.crops import CropSet, build_crops
@@ -31,7 +32,7 @@ from livermets.deep.train import (
     train_lesion_model,
 )
 from livermets.errors import ConfigError, DataError, InputFileError
-from livermets.models.frozen import file_sha256, package_versions
+from livermets.models.frozen import package_versions
 from livermets.models.validation import FeatureData, Fold, FoldOutcome, derive_seed
 from livermets.models.validation import youden_threshold as _youden
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ import pandas as pd
 
 from livermets import __version__
 from livermets._atomic import atomic_path, write_text
+from livermets._hashing import file_sha256
 from livermets.errors import DataError, InputFileError
 
 CARD = "card.json"
@@ -37,15 +37,6 @@ def package_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             continue
     return out
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def save_model(folder: Path, pipeline: Any, card: dict[str, Any]) -> Path:

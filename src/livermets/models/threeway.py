@@ -30,6 +30,7 @@ from livermets.models.validation import (
     _predict,
     check_outcome,
     derive_seed,
+    run_tpe,
     youden_threshold,
 )
 
@@ -120,7 +121,6 @@ def _candidates(spec: PipelineSpec, data: FeatureData, split: ThreeWaySplit, tun
         return spec, model, prob, trials
     import optuna
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     fits: dict[int, tuple[PipelineSpec, Any, np.ndarray]] = {}
 
     def objective(trial: optuna.Trial) -> float:
@@ -129,16 +129,10 @@ def _candidates(spec: PipelineSpec, data: FeatureData, split: ThreeWaySplit, tun
         fits[trial.number] = (candidate, model, prob)
         return _auc(y_val, prob, n_classes)
 
-    sampler = optuna.samplers.TPESampler(seed=derive_seed(seed, "tpe"))
-    study = optuna.create_study(direction="maximize", sampler=sampler)
-    study.optimize(objective, n_trials=tuning.trials, timeout=tuning.timeout_s,
-                   catch=(ValueError, np.linalg.LinAlgError))
+    study = run_tpe(objective, tuning, seed, f"every one of {{n}} tuning trials of model "
+                    f"{spec.name!r} failed on the validation rows; check the data (too few "
+                    "cases per class?) or the search space.")
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    if not complete:
-        raise DataError(
-            f"every one of {len(study.trials)} tuning trials of model {spec.name!r} failed on "
-            "the validation rows; check the data (too few cases per class?) or the search space."
-        )
     best = min(complete, key=lambda t: (-t.value, t.number))
     chosen, model, prob = fits[best.number]
     return chosen, model, prob, study.trials_dataframe(attrs=("number", "value", "params",

@@ -274,6 +274,22 @@ def tune(
     return ranked[0].spec, ranked[0].oof, trials
 
 
+def run_tpe(objective: Callable[[Any], float], tuning: Tuning, seed: int,
+            failed: str) -> Any:
+    """A seeded Optuna TPE study maximising ``objective`` over ``tuning.trials`` trials; a
+    ``DataError`` with ``failed`` (``{n}`` = number of trials) when no trial completes."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sampler = optuna.samplers.TPESampler(seed=derive_seed(seed, "tpe"))
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    study.optimize(objective, n_trials=tuning.trials, timeout=tuning.timeout_s,
+                   catch=(ValueError, np.linalg.LinAlgError))
+    if not any(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials):
+        raise DataError(failed.replace("{n}", str(len(study.trials))))
+    return study
+
+
 def search(
     spec: PipelineSpec, data: FeatureData, tuning: Tuning, seed: int, top: int = 1
 ) -> tuple[list[Candidate], pd.DataFrame]:
@@ -286,7 +302,6 @@ def search(
     """
     import optuna
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     oofs: dict[int, np.ndarray] = {}
 
     def objective(trial: optuna.Trial) -> float:
@@ -297,16 +312,10 @@ def search(
         oofs[trial.number] = oof
         return _auc(data.y, oof, len(data.classes))
 
-    sampler = optuna.samplers.TPESampler(seed=derive_seed(seed, "tpe"))
-    study = optuna.create_study(direction="maximize", sampler=sampler)
-    study.optimize(objective, n_trials=tuning.trials, timeout=tuning.timeout_s,
-                   catch=(ValueError, np.linalg.LinAlgError))
+    study = run_tpe(objective, tuning, seed, f"every one of {{n}} tuning trials of model "
+                    f"{spec.name!r} failed; check the data (too few cases per class?) or the "
+                    "search space.")
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    if not complete:
-        raise DataError(
-            f"every one of {len(study.trials)} tuning trials of model {spec.name!r} failed; "
-            "check the data (too few cases per class?) or the search space."
-        )
     ranked: list[Candidate] = []
     seen: set[str] = set()
     for t in sorted(complete, key=lambda t: (-t.value, t.number)):

@@ -16,12 +16,12 @@ import numpy as np
 import SimpleITK as sitk
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from livermets._hashing import file_sha256
 from livermets._networks import (
     Bundle,
     bundle_channel_names,
     bundle_network,
     bundle_preprocessing,
-    file_sha256,
     load_torchscript,
     read_bundle,
 )

@@ -19,11 +19,11 @@ from typing import Any
 import numpy as np
 import SimpleITK as sitk
 
+from livermets._hashing import file_sha256
 from livermets.cohort import PatientRow
 from livermets.errors import ConfigError, InputFileError
 from livermets.io import geometry_differences, read_image, resample_to
 from livermets.segment.backends.base import RawSegmentation
-from livermets.segment.backends.monai_backend import file_sha256
 from livermets.segment.backends.totalseg import (
     INSTALL_HINT,
     MissingWeightsError,
