@@ -412,21 +412,23 @@ def resample_window(
     start = 0.5 * (new - old) / old + k_lo / ratio  # continuous full-image index of new voxel 0
     origin = np.array(task.full_origin) + (direction * old) @ start
     size = [int(v) for v in (k_hi - k_lo + 1)]
-    interpolator = {
+    grid = (size, origin.tolist(), new.tolist(), list(task.direction))
+    return _resample_on(image, grid, extraction), {
+        name: _resample_on(mask, grid, None) for name, mask in masks.items()
+    }
+
+
+def _resample_on(img: sitk.Image, grid: tuple, extraction: Extraction | None) -> sitk.Image:
+    """``img`` on ``grid`` (size, origin, spacing, direction): the extraction's interpolator for
+    the image, nearest neighbour for a mask (``extraction`` None)."""
+    interp = sitk.sitkNearestNeighbor if extraction is None else {
         "bspline": sitk.sitkBSpline,
         "linear": sitk.sitkLinear,
         "nearest": sitk.sitkNearestNeighbor,
     }[extraction.resampling.interpolator]
-
-    def _resample(img: sitk.Image, interp: int) -> sitk.Image:
-        return sitk.Resample(
-            img, size, sitk.Transform(), interp, origin.tolist(), new.tolist(),
-            list(task.direction), 0, img.GetPixelID(),
-        )  # fmt: skip
-
-    return _resample(image, interpolator), {
-        name: _resample(mask, sitk.sitkNearestNeighbor) for name, mask in masks.items()
-    }
+    size, origin, spacing, direction = grid
+    return sitk.Resample(img, [int(v) for v in size], sitk.Transform(), interp, origin, spacing,
+                         direction, 0, img.GetPixelID())  # fmt: skip
 
 
 def pyradiomics_crop(
@@ -468,18 +470,8 @@ def pyradiomics_crop(
     last = np.minimum(np.ceil((lo + size - 0.5) * ratio + pad), np.ceil(full * ratio) - 1)
     start = 0.5 * (new - old) / old + first / ratio  # whole-image continuous index
     origin = np.array(task.full_origin) + (direction * old) @ start
-    grid = ([int(v) for v in last - first + 1], origin.tolist(), new.tolist())
-    interpolator = {
-        "bspline": sitk.sitkBSpline,
-        "linear": sitk.sitkLinear,
-        "nearest": sitk.sitkNearestNeighbor,
-    }[extraction.resampling.interpolator]
-
-    def _resample(img: sitk.Image, interp: int) -> sitk.Image:
-        return sitk.Resample(img, grid[0], sitk.Transform(), interp, grid[1], grid[2],
-                             list(task.direction), 0, img.GetPixelID())  # fmt: skip
-
-    return _resample(image, interpolator), _resample(mask, sitk.sitkNearestNeighbor)
+    grid = (last - first + 1, origin.tolist(), new.tolist(), list(task.direction))
+    return _resample_on(image, grid, extraction), _resample_on(mask, grid, None)
 
 
 def iter_plans(rows: list[PatientRow], params: RadiomicsParams) -> Iterator[PatientPlan]:
