@@ -39,9 +39,10 @@ def finished(tmp_path_factory, app):
     config = write_config(folder, data={"features": "features.csv.gz", "positive": "metastasis",
                                         "clinical": ["cea", "sex"]},
                           clinical={"variables": ["cea", "sex"]})
-    code, output = invoke(app, "study", "run", config, "--out", folder / "out", "--json")
-    assert code == 0, output
-    return folder, json.loads(output)
+    result = CliRunner().invoke(app, ["study", "run", str(config), "--out",
+                                      str(folder / "out"), "--json"])
+    assert result.exit_code == 0, result.output
+    return folder, json.loads(result.stdout)  # warnings go to stderr, the JSON to stdout
 
 
 def test_run_writes_predictions_metrics_models_and_report(finished):
