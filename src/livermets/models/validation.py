@@ -392,9 +392,12 @@ def fit_spec(spec: PipelineSpec, data: FeatureData, tuning: Tuning, seed: int) -
         if tuning.trials > 0:
             top = tuning.ensemble if spec.inputs == "radiomics" else 1
             candidates, _ = search(spec, data, tuning, seed, top)
-        else:
+        elif uses_inner_folds(data, tuning):
             oof = inner_oof(spec, data, seed, tuning.inner_folds)
             candidates = [Candidate(spec, oof, _auc(data.y, oof, len(data.classes)), -1)]
+        else:  # untuned multiclass: no cut-off to choose, so no inner folds (rare classes)
+            oof = np.full((len(data.y), len(data.classes)), np.nan)
+            candidates = [Candidate(spec, oof, float("nan"), -1)]
         chosen = candidates[0].spec
         columns = data.columns_for(chosen)
         clinical = tuple(data.clinical_columns)
@@ -411,7 +414,8 @@ def fit_spec(spec: PipelineSpec, data: FeatureData, tuning: Tuning, seed: int) -
     members = candidates if len(candidates) > 1 else []
     return FitResult(
         chosen, pipeline, oof, selected_features(pipeline, columns), threshold,
-        _auc(data.y, oof, len(data.classes)), [c.spec for c in members],
+        candidates[0].inner_auc if len(candidates) == 1 else _auc(data.y, oof, len(data.classes)),
+        [c.spec for c in members],
         [c.inner_auc for c in members],
     )
 
@@ -435,9 +439,17 @@ def fold_seed(spec: PipelineSpec, fold: Fold, seed: int) -> int:
     return derive_seed(seed, spec.name, fold.repeat, fold.fold, fold.split)
 
 
+def uses_inner_folds(data: FeatureData, tuning: Tuning) -> bool:
+    """Inner folds run to tune, or to choose a binary model's cut-off; an untuned multiclass
+    model needs none (so a rare class need not fill every inner training fold)."""
+    return tuning.trials > 0 or data.binary
+
+
 def check_inner_folds(specs: Sequence[PipelineSpec], data: FeatureData, folds: Sequence[Fold],
                       tuning: Tuning, seed: int) -> None:
     """Before any fitting: every inner training fold of every outer fold holds every class."""
+    if not uses_inner_folds(data, tuning):
+        return
     for fold in folds:
         train = data.subset(fold.train)
         for spec in specs:
