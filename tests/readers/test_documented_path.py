@@ -30,8 +30,8 @@ from tests.readers.test_browser import _login, _wait
 DOCS = Path(__file__).parents[2] / "docs" / "readers.md"
 READERS = {"ines": "ines-password-1", "omar": "omar-password-2"}
 ADMIN_PASSWORD = "a long secret phrase"  # the documented one
-pytestmark = pytest.mark.skipif(bool(os.environ.get("LIVERMETS_TEST_PG")),
-                                reason="the docs' SQLite path; `make test` runs it")
+# the docs' SQLite path; `make test` runs it; `make test-pg` deselects it
+pytestmark = pytest.mark.sqlite_only
 
 
 def _documented() -> tuple[str, list[str]]:

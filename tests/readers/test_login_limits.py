@@ -191,7 +191,6 @@ def test_burst_on_one_account_is_cut_off(make_live):
     assert statuses.count(401) == 5 and statuses.count(429) == 7 and hasher.calls == 5
 
 
-@pytest.mark.skipif(not hasattr(os, "setpriority"), reason="per-thread nice is Linux only")
 def test_hashing_threads_run_below_request_handlers():
     """The hashing pool's threads (and argon2's lane threads, which inherit it) are niced by
     HASH_NICE relative to the server, so a login flood yields the CPU to other requests."""

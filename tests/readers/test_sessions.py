@@ -4,7 +4,6 @@ secret kept out of the database (environment or a 0600 key file, rotation logs e
 from __future__ import annotations
 
 import json
-import os
 import stat
 from base64 import b64encode
 from pathlib import Path
@@ -25,8 +24,8 @@ def _db_file(db_url: str) -> Path:
     return Path(db_url.removeprefix("sqlite:///"))
 
 
-pytestmark = pytest.mark.skipif(bool(os.environ.get("LIVERMETS_TEST_PG")),
-                                reason="key-file defaults are per SQLite file")
+# key-file defaults are per SQLite file; `make test-pg` deselects it
+pytestmark = pytest.mark.sqlite_only
 
 
 def test_logout_revokes_the_session(make_live):

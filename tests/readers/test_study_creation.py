@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import threading
 import time
@@ -14,8 +13,8 @@ import pytest
 import livermets.readers.study as study_module
 from tests.readers.conftest import ADMIN_PASSWORD, create_study_http, login
 
-pytestmark = pytest.mark.skipif(bool(os.environ.get("LIVERMETS_TEST_PG")),
-                                reason="probes SQLite's write lock")
+# probes SQLite's write lock; `make test-pg` deselects it
+pytestmark = pytest.mark.sqlite_only
 
 
 def _can_write(db_file: Path) -> bool:
