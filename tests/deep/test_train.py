@@ -168,3 +168,42 @@ def test_short_training_beats_chance_on_held_out_patients(crops_2d, precision):
         {c: k for k, c in enumerate(CLASSES)}).to_numpy()
     assert len(set(truth)) == 2
     assert auc_score(truth, lesion_prob) > 0.7
+
+
+def _nan_gradients(monkeypatch, calls: set[int]) -> None:
+    """Make the backward passes numbered in ``calls`` (0-based) give a NaN gradient."""
+    original = train_module.batch_loss
+    count = [0]
+
+    def poisoned(net, *args, **kwargs):
+        loss = original(net, *args, **kwargs)
+        if count[0] in calls:
+            next(p for p in net.parameters() if p.grad is not None).grad.fill_(float("nan"))
+        count[0] += 1
+        return loss
+
+    monkeypatch.setattr(train_module, "batch_loss", poisoned)
+
+
+@pytest.mark.parametrize("optimizer,poisoned", [("adamw", {0}), ("sam", {1})])
+def test_a_step_with_a_nan_gradient_is_skipped_not_taken(crops_2d, monkeypatch, optimizer,
+                                                         poisoned):
+    sub = crops_2d.subset(np.arange(40))
+    spec = _spec(epochs=1, precision="fp32", optimizer=optimizer)
+    clean = train_lesion_model(sub, _labels(sub), CLASSES, spec, seed=0)
+    assert clean.history[0]["skipped_steps"] == 0
+    _nan_gradients(monkeypatch, poisoned)  # SAM: the second (perturbed) pass of step 1
+    result = train_lesion_model(sub, _labels(sub), CLASSES, spec, seed=0)
+    assert result.history[0]["skipped_steps"] == 1
+    weights = torch.cat([p.detach().flatten() for p in result.model.parameters()])
+    assert torch.isfinite(weights).all()
+    assert np.isfinite(result.val_prob).all()
+    # the skipped step changed the weights nowhere but the remaining steps still trained
+    assert result.history[0]["loss"] != clean.history[0]["loss"]
+
+
+def test_training_whose_every_step_is_non_finite_stops_with_advice(crops_2d, monkeypatch):
+    sub = crops_2d.subset(np.arange(40))
+    _nan_gradients(monkeypatch, set(range(100)))
+    with pytest.raises(ConfigError, match="train.precision: fp32"):
+        train_lesion_model(sub, _labels(sub), CLASSES, _spec(epochs=1, precision="fp32"), seed=0)

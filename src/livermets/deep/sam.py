@@ -45,12 +45,17 @@ class SAM(torch.optim.Optimizer):
             self.zero_grad()
 
     @torch.no_grad()
-    def second_step(self, zero_grad: bool = True) -> None:
-        """Return to w and take the base optimiser's step with the perturbed gradient."""
+    def restore(self) -> None:
+        """Return every parameter to w (undo ``first_step``) without stepping."""
         for group in self.param_groups:
             for p in group["params"]:
                 if "e_w" in self.state[p]:
                     p.sub_(self.state[p].pop("e_w"))
+
+    @torch.no_grad()
+    def second_step(self, zero_grad: bool = True) -> None:
+        """Return to w and take the base optimiser's step with the perturbed gradient."""
+        self.restore()
         self.base_optimizer.step()
         if zero_grad:
             self.zero_grad()

@@ -364,7 +364,8 @@ def train_lesion_model(crops: CropSet, y: np.ndarray, classes: list[Any], spec: 
                 break
             net.train()
             order = train_rows[torch.randperm(len(train_rows), generator=generator).numpy()]
-            losses = []
+            losses: list[float] = []
+            skipped = 0
             for b0 in range(0, len(order), t.batch_size):
                 rows = np.sort(order[b0:b0 + t.batch_size])
                 if len(rows) < 2:
@@ -380,9 +381,17 @@ def train_lesion_model(crops: CropSet, y: np.ndarray, classes: list[Any], spec: 
                                   cvec, target, numerics)
                 optim.zero_grad()
                 loss = closure()
+                if not finite_step(loss, net):
+                    optim.zero_grad()
+                    skipped += 1
+                    continue
                 if isinstance(optim, SAM):
                     optim.first_step(zero_grad=True)
-                    closure(update_bank=False)
+                    if not finite_step(closure(update_bank=False), net):
+                        optim.restore()
+                        optim.zero_grad()
+                        skipped += 1
+                        continue
                     optim.second_step(zero_grad=True)
                 else:
                     optim.step()
@@ -397,7 +406,13 @@ def train_lesion_model(crops: CropSet, y: np.ndarray, classes: list[Any], spec: 
             val_auc = auc_score(lesion_y, lesion_prob)
             val_loss = float(-np.mean(np.log(np.clip(
                 lesion_prob[np.arange(len(lesion_y)), lesion_y], 1e-7, 1.0))))
+            if skipped and not losses:
+                raise ConfigError(
+                    f"{spec.name}: every step of epoch {epoch + 1} had a non-finite loss or "
+                    f"gradient (precision {numerics.precision}); set train.precision: fp32, "
+                    "a lower train.lr, or larger crops.")
             history.append({"epoch": epoch, "loss": float(np.mean(losses)) if losses else 0.0,
+                            "skipped_steps": float(skipped),
                             "val_auc": val_auc, "val_loss": val_loss,
                             "lr": float(schedule.get_last_lr()[0])})
             score = -np.inf if np.isnan(val_auc) else val_auc
@@ -435,6 +450,18 @@ def train_lesion_model(crops: CropSet, y: np.ndarray, classes: list[Any], spec: 
                         "amp": numerics.precision == "bf16", "precision": numerics.precision,
                         "channels_last": numerics.channels_last, "world_size": world},
                        on_cpu)
+
+
+def finite_step(loss: torch.Tensor, net: torch.nn.Module) -> bool:
+    """Whether ``loss`` and every gradient of ``net`` are finite.
+
+    A step with a NaN / inf gradient is skipped rather than taken (as AMP's gradient scaler does):
+    one such step makes every weight NaN. oneDNN's bfloat16 weight gradient of a 3x3 convolution
+    on 1x1 maps (16-px crops at ResNet's last stage) gives NaN now and then on AMX CPUs.
+    """
+    norms = [p.grad.norm() for p in net.parameters() if p.grad is not None]
+    total = torch.stack(norms).sum() if norms else torch.zeros(())
+    return bool(torch.isfinite(loss.detach()) and torch.isfinite(total))
 
 
 def batch_loss(net: torch.nn.Module, main_loss: torch.nn.Module,
