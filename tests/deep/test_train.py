@@ -205,5 +205,5 @@ def test_a_step_with_a_nan_gradient_is_skipped_not_taken(crops_2d, monkeypatch, 
 def test_training_whose_every_step_is_non_finite_stops_with_advice(crops_2d, monkeypatch):
     sub = crops_2d.subset(np.arange(40))
     _nan_gradients(monkeypatch, set(range(100)))
-    with pytest.raises(ConfigError, match="train.precision: fp32"):
+    with pytest.raises(ConfigError, match=r"train\.precision: fp32"):
         train_lesion_model(sub, _labels(sub), CLASSES, _spec(epochs=1, precision="fp32"), seed=0)

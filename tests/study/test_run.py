@@ -103,6 +103,15 @@ def test_report_tables_are_csv_files_and_in_metrics(finished):
                  "calibration_cv", "decision_curve_cv", "permutation_importance_tree"):
         csv = pd.read_csv(out / "tables" / f"{name}.csv")
         assert len(csv) == len(metrics["tables"][name]) > 0, name
+    # the rounded summary: the report's model table, in tables/models.csv and metrics.json
+    summary = pd.read_csv(out / "tables" / "models.csv", dtype={"cases": int},
+                          keep_default_na=False)
+    assert summary.astype(object).to_dict(orient="records") == metrics["tables"]["models"]
+    assert all(re.fullmatch(r"0\.\d{3} \(0\.\d{3}-[01]\.\d{3}\)", v)
+               for v in summary["AUC (DeLong 95% CI)"])
+    counts = metrics["tables"]["feature_counts"]
+    assert all(isinstance(r["input features"], int) for r in counts)
+    assert "." not in (out / "tables" / "feature_counts.csv").read_text().split("\n", 2)[1]
     logit = clinical_logit_of(load_model(out / "models" / "clinical").pipeline)
     ors = pd.read_csv(out / "tables" / "odds_ratios_clinical.csv")
     assert ors["variable"].tolist() == logit.table_["variable"].tolist()

@@ -172,3 +172,12 @@ def test_a_live_writer_keeps_its_temporary_file(tmp_path: Path) -> None:
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def test_cohort_carries_the_synthetic_marker(small_cohort: Path) -> None:
+    """A generated cohort says it is synthetic (task, seed, size) beside its manifest."""
+    from livermets.cohort.synthetic import synthetic_origin
+
+    origin = synthetic_origin(small_cohort / "manifest.csv")
+    assert origin == {"generator": "livermets synth", "task": "crlm-vs-hemangioma", "seed": 7,
+                      "patients": 3}

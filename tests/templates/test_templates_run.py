@@ -84,6 +84,9 @@ def test_template_runs_unchanged_on_its_synthetic_task(template, tmp_path, monke
     assert expected <= present, sorted(expected - present)
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert metrics, "metrics.json is empty"
+    # the template does not say synthetic: the cohort's synth marker makes the report say it
+    assert "synthetic" not in config or not config["synthetic"]
+    assert metrics["synthetic"] is True and "<strong>Synthetic data.</strong>" in html
     predictions = pd.read_parquet(tmp_path / "out" / "predictions.parquet")
     names = {m["name"] for m in config["models"]} | {m["name"] for m in config.get("deep") or []}
     assert names <= set(predictions["model"]), sorted(names - set(predictions["model"]))

@@ -216,7 +216,9 @@ def feature_count_table(result: Any) -> pd.DataFrame:
             row[f"after selection ({spec.select})"] = counts["select"]
         row["used by the classifier"] = counts["classifier"]
         rows.append(row)
-    return pd.DataFrame(rows)
+    # whole counts stay whole where a model lacks a step (an empty cell, not 46.0)
+    return pd.DataFrame(rows).convert_dtypes(infer_objects=False, convert_string=False,
+                                             convert_boolean=False, convert_floating=False)
 
 
 def best_model(result: Any) -> str:
@@ -468,14 +470,15 @@ def add_model_sections(report: Report, study_result: Any, out: str | Path) -> Re
     for entry in metrics["models"].values():
         for line in entry.get("warnings", []):
             models.note(f"Warning: {line}")
-    table = model_table(metrics)
+    table = model_table(metrics)  # the rounded summary (also tables/models.csv, metrics.json)
     write_table(table, out / "tables" / "models.csv")
     models.table(table, "Discrimination per model and split: AUC with DeLong and bootstrap CIs "
                  "(probabilities averaged over repeats), operating point at the training "
-                 "Youden cut-off with Wilson CIs.")
+                 "Youden cut-off with Wilson CIs.", csv="models")
     if metrics.get("comparisons"):
         comp = pd.DataFrame(metrics["comparisons"])
-        models.table(comp.round(4), "Paired DeLong comparisons of AUCs, Holm-adjusted p.")
+        models.table(comp.round(4), "Paired DeLong comparisons of AUCs, Holm-adjusted p.",
+                     csv="comparisons", full=comp)
     add_confusion_tables(models, metrics, [str(c) for c in result.data.classes])
     if getattr(result.config, "deep", None):
         from livermets.report.deep import add_deep_sections
@@ -500,7 +503,8 @@ def add_model_sections(report: Report, study_result: Any, out: str | Path) -> Re
     selected = selected_feature_table(result)
     write_table(selected, out / "tables" / "selected_features.csv")
     features.table(selected, "Features kept by each final model (up to 20) and how often "
-                   "each was kept across the outer CV folds (stability).")
+                   "each was kept across the outer CV folds (stability).",
+                   csv="selected_features")
     flow = feature_count_table(result)
     if not flow.empty:
         features.table(flow, "Features through each final model's pipeline (development data; "
@@ -513,7 +517,7 @@ def add_model_sections(report: Report, study_result: Any, out: str | Path) -> Re
     if not sub.empty:
         write_table(sub, out / "tables" / "subgroups.csv")
         report.section("models-subgroups", "Subgroups", ORDER + 6).table(
-            sub, "Discrimination per subgroup (e.g. lesion size group).")
+            sub, "Discrimination per subgroup (e.g. lesion size group).", csv="subgroups")
     pt = patient_table(metrics, result.config.aggregation)
     if not pt.empty:
         report.section("models-patients", "Patient level", ORDER + 7).table(

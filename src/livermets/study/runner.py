@@ -220,6 +220,7 @@ def run_study(
     """Run a whole study into ``out``; ``scheduler`` (address or Client) overrides the config's."""
     if not isinstance(config, StudyConfig):
         config = load_config(config)
+    config = _marked_synthetic(config)
     key = "--scheduler" if scheduler is not None else "compute.scheduler"
     scheduler = scheduler if scheduler is not None else config.compute.scheduler
     if scheduler is None:
@@ -232,6 +233,17 @@ def run_study(
     finally:
         if own:
             client.close()
+
+
+def _marked_synthetic(config: StudyConfig) -> StudyConfig:
+    """``config`` with ``synthetic: true`` when its manifest's folder is a ``livermets synth``
+    cohort (a report of simulated patients must say so, whatever the YAML says)."""
+    from livermets.cohort.synthetic import synthetic_origin
+
+    manifest = config.data.manifest
+    if config.synthetic or manifest is None or synthetic_origin(manifest) is None:
+        return config
+    return config.model_copy(update={"synthetic": True})
 
 
 def _run_study(

@@ -13,6 +13,7 @@ import pandas as pd
 
 from livermets._atomic import remove_stale_temporaries
 from livermets._outputs import check_output_folder
+from livermets.cohort.synthetic import write_synthetic_marker
 from livermets.errors import ConfigError
 from livermets.synth.config import SynthConfig, centre_of
 from livermets.synth.splits import SplitSpec, assign_splits
@@ -99,7 +100,10 @@ def generate_cohort(config: SynthConfig, out: str | os.PathLike[str], workers: i
                 except BaseException:
                     pool.shutdown(wait=False, cancel_futures=True)
                     raise
-    return _collect(root, [r for r in records if r is not None], split, config.seed)
+    cohort = _collect(root, [r for r in records if r is not None], split, config.seed)
+    write_synthetic_marker(root, {"task": config.task, "seed": config.seed,
+                                  "patients": config.patients})
+    return cohort
 
 
 def _collect(root: Path, records: list[dict[str, Any]], split: SplitSpec | None = None,
