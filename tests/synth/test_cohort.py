@@ -181,3 +181,13 @@ def test_cohort_carries_the_synthetic_marker(small_cohort: Path) -> None:
     origin = synthetic_origin(small_cohort / "manifest.csv")
     assert origin == {"generator": "livermets synth", "task": "crlm-vs-hemangioma", "seed": 7,
                       "patients": 3}
+
+
+def test_truth_size_groups_follow_the_lesions_rule(small_cohort: Path) -> None:
+    """truth.csv's size groups are those of ``livermets.lesions.size_group`` (one owner)."""
+    from livermets.lesions import size_group, size_group_names
+
+    truth = pd.read_csv(small_cohort / "truth.csv")
+    assert len(truth) > 0
+    assert truth["size_group"].tolist() == [size_group(d) for d in truth["diameter_mm"]]
+    assert set(truth["size_group"]) <= set(size_group_names())

@@ -77,9 +77,9 @@ def test_sizes_cover_three_groups(crlm_cohort: Path, lesions: pd.DataFrame) -> N
     """True diameters span <=10, 10-30 and >30 mm with a real subcentimetre share."""
     truth = pd.read_csv(crlm_cohort / "truth.csv")
     share = truth["size_group"].value_counts(normalize=True)
-    assert share["<=10"] >= 0.12
-    assert share["10-30"] >= 0.4
-    assert share[">30"] >= 0.04
+    assert share["<=10 mm"] >= 0.12
+    assert share["10-30 mm"] >= 0.4
+    assert share[">30 mm"] >= 0.04
     assert truth["diameter_mm"].min() >= 4.0
     assert truth["diameter_mm"].max() <= 50.0
     merged = lesions.merge(truth, on=["patient_id", "lesion_label"], suffixes=("", "_true"))

@@ -14,6 +14,7 @@ from livermets.cohort import load_manifest
 from livermets.errors import ConfigError
 from livermets.lesions import LesionSettings, build_lesion_tables
 from livermets.lesions.export import InstanceWriter, check_instance_output, lesion_algorithm
+from livermets.lesions.measure import SIZE_EDGES_OPTION
 
 
 def lesions(
@@ -26,7 +27,7 @@ def lesions(
         5.0, "--min-diameter", help="Drop lesions whose longest axial diameter is below (mm)."
     ),
     size_edges: str = typer.Option(
-        "10,30", "--size-edges", help="Diameter edges (mm) of the size groups."
+        SIZE_EDGES_OPTION, "--size-edges", help="Diameter edges (mm) of the size groups."
     ),
     resample_masks: bool = typer.Option(
         False, "--resample-masks", help="Resample masks off the image grid (nearest neighbour)."

@@ -12,6 +12,7 @@ from livermets._outputs import check_output_folder
 from livermets.cli._common import LivermetsGroup, console, err_console, print_json
 from livermets.cli._progress import patient_progress
 from livermets.errors import ConfigError
+from livermets.lesions.measure import DEFAULT_SIZE_EDGES, SIZE_EDGES_OPTION
 
 BACKEND_HELP = "totalsegmentator | nnunet | monai | torchscript | bundle."
 
@@ -251,7 +252,8 @@ def qa(
     predicted_labels: str | None = typer.Option(
         None, "--predicted-labels", help="Label values per structure, e.g. 'liver=1'."
     ),
-    size_edges: str = typer.Option("10,30", "--size-edges", help="Size-group edges (mm)."),
+    size_edges: str = typer.Option(SIZE_EDGES_OPTION, "--size-edges",
+                                   help="Size-group edges (mm)."),
     no_resample: bool = typer.Option(
         False, "--no-resample", help="Refuse predicted masks off the reference grid."
     ),
@@ -266,7 +268,7 @@ def qa(
     check_output_folder(out)
     edges = _numbers(size_edges, float, "--size-edges")
     settings = QASettings(
-        match=MatchSettings(match_metric, match_threshold, size_edges=edges or (10.0, 30.0)),
+        match=MatchSettings(match_metric, match_threshold, size_edges=edges or DEFAULT_SIZE_EDGES),
         reference_labels=parse_label_selection(reference_labels),
         predicted_labels=parse_label_selection(predicted_labels),
         resample=not no_resample,

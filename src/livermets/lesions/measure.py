@@ -12,6 +12,7 @@ from scipy.spatial import ConvexHull, QhullError
 from scipy.spatial.distance import pdist
 
 DEFAULT_SIZE_EDGES = (10.0, 30.0)
+SIZE_EDGES_OPTION = ",".join(f"{e:g}" for e in DEFAULT_SIZE_EDGES)  # '10,30' for CLI defaults
 
 
 def _max_pairwise(points: np.ndarray) -> float:

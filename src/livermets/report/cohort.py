@@ -11,7 +11,7 @@ import SimpleITK as sitk
 from livermets._atomic import write_table
 from livermets.cohort import Manifest
 from livermets.io import read_image, read_mask
-from livermets.lesions.measure import size_group_names
+from livermets.lesions.measure import DEFAULT_SIZE_EDGES, size_group_names
 from livermets.report.document import Report
 from livermets.report.figures import gallery, size_distribution
 from livermets.report.table_one import Variable, table_one
@@ -26,7 +26,7 @@ PATIENT_VARIABLES = [
 ]
 
 
-def lesion_variables(edges: tuple[float, ...] = (10, 30)) -> list[Variable]:
+def lesion_variables(edges: tuple[float, ...] = DEFAULT_SIZE_EDGES) -> list[Variable]:
     """Table 1 rows of the lesion table."""
     return [
         Variable("diameter_mm", "Longest axial diameter (mm)"),

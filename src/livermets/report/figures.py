@@ -12,10 +12,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from livermets.lesions.measure import DEFAULT_SIZE_EDGES
 from livermets.report.document import figure_png
 
 
-def size_distribution(lesions: pd.DataFrame, edges: Sequence[float] = (10, 30)) -> bytes:
+def size_distribution(lesions: pd.DataFrame,
+                      edges: Sequence[float] = DEFAULT_SIZE_EDGES) -> bytes:
     """Histogram of longest axial diameters by class, with the size-group edges."""
     fig, ax = plt.subplots(figsize=(7, 3.6))
     labels = sorted(lesions["label"].dropna().astype(str).unique())

@@ -43,11 +43,6 @@ def patient_id(index: int) -> str:
     return f"P{index + 1:04d}"
 
 
-def size_group(diameter_mm: float) -> str:
-    """Size group of a lesion diameter: <=10, 10-30 or >30 mm."""
-    return "<=10" if diameter_mm <= 10 else "10-30" if diameter_mm <= 30 else ">30"
-
-
 def generate_patient(config: SynthConfig, index: int, seed: np.random.SeedSequence,
                      root: str) -> dict[str, Any]:
     """Generate and write one patient; return its manifest row, truth rows and patient truth."""

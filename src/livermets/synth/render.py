@@ -40,7 +40,7 @@ def render_patient(config: SynthConfig, pid: str, centre: str, rng: np.random.Ge
 def _render_ct_patient(config: SynthConfig, pid: str, centre: str, plan: PatientPlan,
                        rng: np.random.Generator, root: Path) -> dict[str, Any]:
     """CT tasks: phases, liver mask, lesion instance map, primary mask, lesion labels."""
-    from livermets.synth.cohort import size_group
+    from livermets.lesions.measure import size_group
 
     grid = ct_grid(config, centre)
     protocol = CT_PROTOCOLS[centre]
