@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-# benchmarks/radiomics.py would shadow pyradiomics' `radiomics` package: drop this folder
+# benchmarks/radiomics_speed.py would shadow pyradiomics' `radiomics` package: drop this folder
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
 
 import numpy as np  # noqa: E402

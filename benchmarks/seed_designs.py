@@ -46,7 +46,8 @@ STEPS = {
          "metrics.json models.*.splits.cv"),
         ("size subgroups (<=10, 10-30, >30 mm)", "subgroups", "tables/subgroups.csv"),
         ("patient level (max over lesions)", "aggregation", "report: Patient level"),
-        ("ROC, calibration, DCA", "task: binary", "tables/calibration_cv.csv, decision_curve_cv.csv"),
+        ("ROC, calibration, DCA", "task: binary",
+         "tables/calibration_cv.csv, decision_curve_cv.csv"),
     ],
     "crc_vs_pdac_origin": [
         ("original-image features only", "data.radiomics_params", "features.parquet"),
@@ -112,9 +113,9 @@ def headline(out: Path) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     models = out / "tables" / "models.csv"
     if models.is_file():
-        for r in pd.read_csv(models).itertuples(index=False):
-            rows.append({"model": r.model, "split": r.split, "cases": r.cases,
-                         "metric": "AUC", "value": getattr(r, "_3")})
+        for r in pd.read_csv(models).to_dict(orient="records"):
+            rows.append({"model": r["model"], "split": r["split"], "cases": r["cases"],
+                         "metric": "AUC", "value": r["AUC (DeLong 95% CI)"]})
     c_index = out / "tables" / "c_index_models.csv"
     if c_index.is_file():
         table = pd.read_csv(c_index)
@@ -156,7 +157,10 @@ def run_design(name: str, root: Path, epochs: int, iterations: int) -> dict[str,
                                  "--out", str(folder / "out")])
     study_s = time.perf_counter() - start
     if result.exit_code:
-        raise RuntimeError(f"{name}: {result.output}")
+        import traceback
+
+        detail = "".join(traceback.format_exception(*result.exc_info)) if result.exc_info else ""
+        raise RuntimeError(f"{name}: {result.output}\n{detail}")
     html = (folder / "out" / "report.html").read_text()
     return {"design": name, "task": task, "patients": patients, "synth_s": synth_s,
             "study_s": study_s, "sections": sorted(set(re.findall(r'<section id="([^"]+)">',

@@ -14,7 +14,7 @@ from livermets.cohort.manifest import SPLIT_VALUES, Manifest, PatientRow
 from livermets.errors import GeometryMismatchError, LivermetsError
 from livermets.io import read_image, read_mask
 from livermets.io.geometry import geometry_differences
-from livermets.lesions.instances import split_instances
+from livermets.io.instances import split_instances
 
 ERROR, WARNING = "error", "warning"
 

@@ -1,6 +1,6 @@
 """Lesion instances and measurements: components, diameters, volumes, size groups."""
 
-from livermets.lesions.instances import LesionInstance, split_instances
+from livermets.io.instances import LesionInstance, split_instances  # re-exported
 from livermets.lesions.measure import (
     axial_diameter,
     max_3d_diameter,

@@ -13,7 +13,7 @@ from livermets.cohort.labels import read_lesion_labels
 from livermets.cohort.manifest import Manifest, PatientRow
 from livermets.errors import ConfigError, DataError, ManifestError
 from livermets.io import read_image, read_mask
-from livermets.lesions.instances import split_instances
+from livermets.io.instances import split_instances
 from livermets.lesions.measure import (
     DEFAULT_SIZE_EDGES,
     axial_diameter,

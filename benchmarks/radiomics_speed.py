@@ -5,7 +5,8 @@ mask_path)`` per lesion, on the full CT, with one mask file per lesion. livermet
 once, crops each lesion (plus the margin its filters need) and spreads lesions over workers.
 Both use pyradiomics' defaults (107 original features); values must agree to 1e-6.
 
-    .venv/bin/python benchmarks/radiomics.py --work /tmp/radiomics-bench [--cores 0,1] [--repeats 3]
+    .venv/bin/python benchmarks/radiomics_speed.py --work /tmp/radiomics-bench [--cores 0,1]
+        [--repeats 3]
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import argparse
 import logging
 import os
 import shutil
-import sys
 import tempfile
 import threading
 import time
@@ -127,9 +127,6 @@ def max_difference(reference: pd.DataFrame, table: pd.DataFrame) -> float:
 
 def main() -> None:
     """Run the benchmark and print a Markdown table."""
-    # this file is named like the pyradiomics package: keep its folder off the import path
-    here = Path(__file__).resolve().parent
-    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=None, help="Working folder (kept).")
     parser.add_argument("--cores", default=None, help="Pin to these CPU ids, e.g. 0,1.")
