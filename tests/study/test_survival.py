@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from livermets.study import run_study
 from livermets.study.survival import survival_analysis
@@ -53,10 +54,13 @@ def test_cox_risk_groups_on_development_and_external_centre(tmp_path):
     from livermets.study.survival import model_c_index
 
     table = model_c_index(result, analysis["frame"])
+    pd.testing.assert_frame_equal(table, analysis["c_index_models"])
     assert set(table["model"]) == set(result.predictions["model"])
     lr = averaged(result.predictions[result.predictions["model"] == "lr"])
     cv = lr[lr["split"] == "cv"].groupby("patient_id")["y_prob"].mean()
     frame = analysis["frame"].set_index("patient_id").loc[cv.index]
     expected = harrell_c(frame["time"], frame["event"], cv.to_numpy()).c_index
     got = table[(table["model"] == "lr") & (table["split"] == "cv")]["C-index"].item()
-    assert got == round(expected, 3)
+    assert got == pytest.approx(expected, abs=1e-12)
+    shown = pd.read_csv(tmp_path / "out" / "tables" / "c_index_models.csv")
+    assert shown["C-index"].tolist() == pytest.approx(table["C-index"].tolist(), abs=1e-12)

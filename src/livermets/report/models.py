@@ -530,7 +530,9 @@ def add_model_sections(report: Report, study_result: Any, out: str | Path) -> Re
         clinical_section(report.section("models-clinical", "Clinical and combined models",
                                         ORDER + 8), result)
     if result.config.survival is not None:
-        from livermets.study.survival import survival_section
+        from livermets.report.survival import survival_section
+        from livermets.study.survival import survival_analysis
 
-        survival_section(report.section("models-survival", "Survival", ORDER + 9), result)
+        survival_section(report.section("models-survival", "Survival", ORDER + 9),
+                         survival_analysis(result), result.config.data.time_column)
     return report

@@ -1,5 +1,6 @@
 """Survival variant: Cox model on clinical covariates + rad-score, risk groups at a training
-cut-off, C-index and Kaplan-Meier / log-rank per group (statistics layer)."""
+cut-off, C-index and Kaplan-Meier / log-rank per group (statistics; ``report.survival`` draws
+them)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,6 @@ import pandas as pd
 
 from livermets.errors import ConfigError
 from livermets.models.clinical import rad_score
-from livermets.report.document import Section, figure_png
-from livermets.report.forest import forest_figure
-from livermets.report.km import km_axes, time_unit
 from livermets.stats.predictions import averaged
 
 
@@ -70,53 +68,8 @@ def survival_analysis(result: Any) -> dict[str, Any]:
             entry["logrank"] = logrank_test(g["time"], g["event"], g["risk"]).to_dict()
         entry["km"] = {r: kaplan_meier(gg["time"], gg["event"]) for r, gg in g.groupby("risk")}
         per_split[str(split)] = entry
-    return {"cox": cox, "cutoff": cutoff, "splits": per_split, "frame": frame}
-
-
-def survival_section(section: Section, result: Any) -> None:
-    """Cox table, C-index per split and Kaplan-Meier curves of the risk groups."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    analysis = survival_analysis(result)
-    section.text("Cox model on the development cases with the out-of-fold rad-score; risk groups "
-                 f"at the development cut-off {analysis['cutoff']:.3f} of the linear predictor. "
-                 "The development C-index is apparent (same cases as the fit); the external one "
-                 "is not.")
-    cox = analysis["cox"].reset_index(names="covariate")
-    section.table(cox.round(4), "Cox proportional hazards: hazard ratios with 95% CIs.",
-                  csv="cox", full=cox)
-    fig = forest_figure(cox, "hr", "hr_lower", "hr_upper", label="covariate",
-                        xlabel="hazard ratio (95% CI)", title="Cox model")
-    if fig is not None:
-        section.figure(figure_png(fig), "Forest plot of the Cox model's hazard ratios (95% CIs, "
-                       "log scale).")
-    rows, at_risk = [], []
-    unit = time_unit(result.config.data.time_column)
-    fig, axes = plt.subplots(1, len(analysis["splits"]), figsize=(5 * len(analysis["splits"]), 4),
-                             squeeze=False)
-    for ax, (split, entry) in zip(axes[0], analysis["splits"].items(), strict=True):
-        rows.append({"split": split, "cases": entry["n"], "events": entry["events"],
-                     "C-index": round(entry["c_index"], 3),
-                     "log-rank p": (f"{entry['logrank']['p']:.3g}" if "logrank" in entry
-                                    else "")})
-        curves = {f"{risk} risk": km for risk, km in entry["km"].items()}
-        table = km_axes(ax, curves, unit, title=split)
-        at_risk.append(table.reset_index(names="group").assign(split=split))
-    section.table(pd.DataFrame(rows), "Discrimination of the Cox linear predictor and log-rank "
-                  "test of the risk groups.", csv="cox_discrimination")
-    section.table(model_c_index(result, analysis["frame"]),
-                  "Harrell's C-index of every model's out-of-fold probability against the "
-                  "event times (higher probability = higher risk), per split.",
-                  csv="c_index_models")
-    section.figure(figure_png(fig), "Kaplan-Meier curves of the low- and high-risk groups, "
-                   f"with 95% CIs (log scale, Greenwood), censored cases as ticks and the number "
-                   f"at risk below; time in {unit}.")
-    section.table(pd.concat(at_risk, ignore_index=True),
-                  f"Number at risk in each risk group at the times of the figure ({unit}).",
-                  csv="numbers_at_risk")
+    return {"cox": cox, "cutoff": cutoff, "splits": per_split, "frame": frame,
+            "c_index_models": model_c_index(result, frame)}
 
 
 def model_c_index(result: Any, frame: pd.DataFrame) -> pd.DataFrame:
@@ -136,5 +89,5 @@ def model_c_index(result: Any, frame: pd.DataFrame) -> pd.DataFrame:
                 continue
             rows.append({"model": model, "split": split, "cases": len(g),
                          "events": int(g["event"].sum()),
-                         "C-index": round(harrell_c(g["time"], g["event"], g["score"]).c_index, 3)})
+                         "C-index": harrell_c(g["time"], g["event"], g["score"]).c_index})
     return pd.DataFrame(rows)
