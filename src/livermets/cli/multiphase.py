@@ -59,7 +59,8 @@ def run(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Split, train, predict with and without the delayed phase, evaluate, write a report."""
-    from livermets.deep.multiphase.workflow import run_workflow, write_report
+    from livermets.deep.multiphase.workflow import run_workflow
+    from livermets.report.multiphase import write_workflow_report
 
     check_output_folder(out)
     config = _settings(settings, iterations)
@@ -67,7 +68,7 @@ def run(
         raise ConfigError(f"--test-fraction must be in [0, 1), got {test_fraction}.")
     result = run_workflow(manifest, config, out, external_centres=external_centre or (),
                           test_fraction=test_fraction, seed=seed, log=_log(as_json))
-    report = write_report(result, out / "report.html", synthetic=synthetic)
+    report = write_workflow_report(result, out / "report.html", synthetic=synthetic)
     summary = result.summary()
     if as_json:
         print_json({"report": str(report), "summary": summary.to_dict(orient="records")})
@@ -144,10 +145,11 @@ def evaluate(
 ) -> None:
     """Patient AUC per class (AUC-8), malignant-vs-benign AUC, lesion metrics and Dice."""
     from livermets.deep.multiphase.workflow import evaluate_model
+    from livermets.report.multiphase import write_evaluation_report
 
     check_output_folder(out)
-    table, report = evaluate_model(model_dir, manifest, out, drop_phases=_drops(drop_phase),
-                                   synthetic=synthetic)
+    table, evaluations = evaluate_model(model_dir, manifest, out, drop_phases=_drops(drop_phase))
+    report = write_evaluation_report(evaluations, out / "report.html", synthetic=synthetic)
     if as_json:
         print_json({"report": str(report), "summary": table.to_dict(orient="records")})
         return

@@ -3,12 +3,14 @@ per-class AUCs, lesion detection and classification, Dice, and per-class ROC cur
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from livermets.deep.multiphase.evaluate import ALL, MultiphaseEvaluation
+from livermets.deep.multiphase.workflow import WorkflowResult
 from livermets.report.document import Report, figure_png
 from livermets.report.segmentation import _fmt_ci
 
@@ -196,3 +198,38 @@ def add_multiphase_sections(
     section.figure(roc_figure(cohorts),
                    "Patient-wise ROC curve of each class and of malignant vs benign (dashed); "
                    f"legend: AUC with DeLong {level} CI.")
+
+
+def add_workflow_sections(report: Report, result: WorkflowResult, *, synthetic: bool) -> None:
+    """Design and headline table, then the evaluation sections of every phase scenario."""
+    section = report.section("multiphase-design", "Multi-phase lesion network: design",
+                             order=410)
+    counts = result.split.as_table()["role"].value_counts()
+    section.text(
+        f"Training patients: {counts.get('train', 0)}; internal test: "
+        f"{counts.get('internal', 0)}; external cohort: {counts.get('external', 0)}. "
+        f"{result.iterations} training iterations ({result.train_seconds:.0f} s). Phases are "
+        "assumed registered to the venous grid; a missing delayed phase is skipped by the fusion "
+        "module. The headline table compares all phases with the delayed phase removed at test "
+        "time.")
+    section.table(result.summary().round(3), caption="Headline numbers (max-inside-liver rule)")
+    evaluations = {f"{cohort} ({scenario})": ev
+                   for scenario in dict.fromkeys(r.scenario for r in result.results)
+                   for cohort, ev in result.evaluations(scenario).items()}
+    if evaluations:
+        add_multiphase_sections(report, evaluations, synthetic=synthetic)
+
+
+def write_workflow_report(result: WorkflowResult, path: str | Path, *, synthetic: bool) -> Path:
+    """An HTML report of a workflow run."""
+    report = Report("livermets: multi-phase liver lesion diagnosis", synthetic)
+    add_workflow_sections(report, result, synthetic=synthetic)
+    return report.write(path)
+
+
+def write_evaluation_report(evaluations: dict[str, MultiphaseEvaluation], path: str | Path, *,
+                            synthetic: bool) -> Path:
+    """An HTML report of a trained model evaluated on a labelled cohort (per centre)."""
+    report = Report("livermets: multi-phase model evaluation", synthetic)
+    add_multiphase_sections(report, evaluations, synthetic=synthetic)
+    return report.write(path)

@@ -376,7 +376,7 @@ def _run_study(
         report = Report(config.title or f"livermets study: {config.name}", config.synthetic)
     add_model_sections(report, result, out)
     if multiphase is not None:
-        from livermets.deep.multiphase.workflow import add_workflow_sections
+        from livermets.report.multiphase import add_workflow_sections
 
         add_workflow_sections(report, multiphase, synthetic=config.synthetic)
     tables = report.named_tables()
@@ -489,8 +489,8 @@ def _say(progress: Progress) -> Callable[[str], None] | None:
 def _multiphase_only(config: StudyConfig, out: Path, progress: Progress,
                      on_stage: Callable[[str], None] | None, report: Any) -> StudyResult:
     """A study with only a ``multiphase`` section: train, test, metrics.json and the report."""
-    from livermets.deep.multiphase.workflow import add_workflow_sections
     from livermets.report import Report
+    from livermets.report.multiphase import add_workflow_sections
     from livermets.study.multiphase import multiphase_metrics, run_multiphase_section
 
     timings: dict[str, float] = {}

@@ -229,47 +229,14 @@ def log_progress(say: Log) -> Callable[[int, int, dict[str, float]], None]:
     return tick
 
 
-def add_workflow_sections(report: Any, result: WorkflowResult, *, synthetic: bool) -> None:
-    """Design and headline table, then the evaluation sections of every phase scenario."""
-    from livermets.report.multiphase import add_multiphase_sections
-
-    section = report.section("multiphase-design", "Multi-phase lesion network: design",
-                             order=410)
-    counts = result.split.as_table()["role"].value_counts()
-    section.text(
-        f"Training patients: {counts.get('train', 0)}; internal test: "
-        f"{counts.get('internal', 0)}; external cohort: {counts.get('external', 0)}. "
-        f"{result.iterations} training iterations ({result.train_seconds:.0f} s). Phases are "
-        "assumed registered to the venous grid; a missing delayed phase is skipped by the fusion "
-        "module. The headline table compares all phases with the delayed phase removed at test "
-        "time.")
-    section.table(result.summary().round(3), caption="Headline numbers (max-inside-liver rule)")
-    evaluations = {f"{cohort} ({scenario})": ev
-                   for scenario in dict.fromkeys(r.scenario for r in result.results)
-                   for cohort, ev in result.evaluations(scenario).items()}
-    if evaluations:
-        add_multiphase_sections(report, evaluations, synthetic=synthetic)
-
-
-def write_report(result: WorkflowResult, path: str | Path, *, synthetic: bool) -> Path:
-    """An HTML report of a workflow run."""
-    from livermets.report import Report
-
-    report = Report("livermets: multi-phase liver lesion diagnosis", synthetic)
-    add_workflow_sections(report, result, synthetic=synthetic)
-    return report.write(path)
-
-
 def evaluate_model(model_dir: str | Path, manifest: str | Path, out: str | Path, *,
-                   drop_phases: Sequence[str] = (), synthetic: bool = False,
-                   n_boot: int = 2000) -> tuple[pd.DataFrame, Path]:
-    """Predict a labelled cohort with a trained model, evaluate it per centre, write tables,
-    predictions and a report; returns the headline table and the report path."""
+                   drop_phases: Sequence[str] = (),
+                   n_boot: int = 2000) -> tuple[pd.DataFrame, dict[str, MultiphaseEvaluation]]:
+    """Predict a labelled cohort with a trained model, evaluate it per centre, write tables and
+    predictions; returns the headline table and the evaluation of every centre (the report is
+    ``livermets.report.multiphase.write_evaluation_report``)."""
     from livermets.deep.multiphase.infer import write_predictions
     from livermets.deep.multiphase.train import load_multiphase_model
-    from livermets.report import Report
-    from livermets.report.multiphase import add_multiphase_sections
-
     out = Path(out)
     loaded = load_multiphase_model(model_dir)
     cases = load_cases(manifest, loaded[1], intensity=loaded[2])
@@ -295,6 +262,4 @@ def evaluate_model(model_dir: str | Path, manifest: str | Path, out: str | Path,
             write_table(table, out / f"centre-{centre}" / f"{name}.csv")
     table = pd.DataFrame(rows)
     write_table(table, out / "summary.csv")
-    report = Report("livermets: multi-phase model evaluation", synthetic)
-    add_multiphase_sections(report, evaluations, synthetic=synthetic)
-    return table, report.write(out / "report.html")
+    return table, evaluations
