@@ -56,9 +56,10 @@ def test_every_writing_command_is_covered():
     names = {name for name, _ in WRITING}
     folders = {"synth", "demo", "study run", "segment run", "segment train", "segment qa",
                "deep multiphase run", "deep multiphase train", "deep multiphase predict",
-               "deep multiphase evaluate", "report cohort", "report readers", "datasets ircadb"}
+               "deep multiphase evaluate", "report cohort", "report readers", "report study",
+               "datasets ircadb"}
     assert names == FILE_OUTPUTS | folders
-    assert len(names) == 21
+    assert len(names) == 22
 
 
 @pytest.mark.parametrize("name", [name for name, _ in WRITING])

@@ -321,3 +321,68 @@ def test_a_fold_holding_one_class_is_refused_before_fitting(tmp_path, app, metas
     assert "Traceback" not in output
     assert re.search(message, " ".join(output.split())), output
     assert not (tmp_path / "out" / "predictions.parquet").exists()
+
+
+def _sections(html: str) -> list[str]:
+    return re.findall(r'<section id="([^"]+)">', html)
+
+
+def _text(html: str) -> str:
+    """The report without its embedded images and creation time."""
+    html = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", html)
+    return re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", "", html)
+
+
+def test_report_is_drawn_again_from_the_saved_folder_with_the_same_numbers(finished, tmp_path):
+    """`livermets report study DIR` rebuilds the report from the folder alone (no refitting):
+    same sections in the same order, every table CSV identical."""
+    import shutil
+
+    from livermets.cli.main import app as main_app
+
+    folder, _ = finished
+    out = folder / "out"
+    copy = tmp_path / "study"
+    shutil.copytree(out, copy, ignore=shutil.ignore_patterns("cache"))  # no fit caches at all
+    result = CliRunner().invoke(main_app, ["report", "study", str(copy), "--out",
+                                           str(tmp_path / "again"), "--json"])
+    assert result.exit_code == 0, result.output
+    again = tmp_path / "again"
+    first = _sections((out / "report.html").read_text())
+    assert _sections((again / "report.html").read_text()) == first
+    # every number and word of the HTML is the same (figures are images; the time differs)
+    assert _text((again / "report.html").read_text()) == _text((out / "report.html").read_text())
+    assert {"models", "models-roc", "models-calibration", "models-dca", "models-features",
+            "models-clinical", "study-patients", "study-flow"} <= set(first)
+    names = sorted(p.name for p in (out / "tables").glob("*.csv"))
+    assert names == sorted(p.name for p in (again / "tables").glob("*.csv"))
+    assert {"models.csv", "odds_ratios_clinical.csv", "calibration_cv.csv"} <= set(names)
+    for name in names:
+        assert (out / "tables" / name).read_text() == (again / "tables" / name).read_text(), name
+    # in place (no --out): the folder's own report is rewritten
+    (copy / "report.html").unlink()
+    assert CliRunner().invoke(main_app, ["report", "study", str(copy)]).exit_code == 0
+    assert _sections((copy / "report.html").read_text()) == first
+
+
+def test_report_study_refuses_a_folder_that_is_not_a_finished_study(finished, tmp_path):
+    from livermets.cli.main import app as main_app
+
+    result = CliRunner().invoke(main_app, ["report", "study", str(tmp_path)])
+    assert result.exit_code == 2 and "has no study.json" in result.output
+    folder, _ = finished
+    changed = tmp_path / "changed"
+    changed.mkdir()
+    import shutil
+
+    for name in ("study.json", "metrics.json", "predictions.parquet", "thresholds.parquet",
+                 "fold_features.parquet"):
+        shutil.copy(folder / "out" / name, changed / name)
+    record = json.loads((changed / "study.json").read_text())
+    table = pd.read_csv(record["config"]["data"]["features"])
+    table.loc[0, "cea"] += 1.0  # the feature table is no longer the one the models saw
+    table.to_csv(changed / "features.csv.gz", index=False)
+    record["config"]["data"]["features"] = str(changed / "features.csv.gz")
+    (changed / "study.json").write_text(json.dumps(record))
+    result = CliRunner().invoke(main_app, ["report", "study", str(changed)])
+    assert result.exit_code == 2 and "has changed since the study was run" in result.output

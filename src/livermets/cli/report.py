@@ -73,3 +73,22 @@ def readers(
     add_reader_sections(report, pd.read_csv(ratings), out)
     report.write(out / "report.html")
     _written(out, as_json)
+
+
+@app.command("study")
+def study(
+    folder: Path = typer.Argument(..., help="A finished study folder (`livermets study run`)."),
+    out: Path = typer.Option(None, "--out", help="Output folder for report.html and tables "
+                             "(default: the study folder itself)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the written paths as JSON."),
+) -> None:
+    """Draw a finished study's report again from its saved tables and models (no refitting)."""
+    from livermets.report.study import write_study_report
+    from livermets.study.load import load_study
+
+    target = out if out is not None else folder
+    if out is not None:
+        check_output_folder(out)
+    result = load_study(folder)
+    write_study_report(result, target / "report.html")
+    _written(target, as_json)

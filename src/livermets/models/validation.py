@@ -531,6 +531,14 @@ def _run_on_dask(
         client.cancel([*futures, shared])
 
 
+def fold_features_table(outcomes: Sequence[FoldOutcome]) -> pd.DataFrame:
+    """The features each outer fit used: one row per model, split, repeat, fold and feature
+    (``rank`` in the fit's order), so feature stability can be shown without the fits."""
+    rows = [(o.model, o.fold.split, o.fold.repeat, o.fold.fold, rank, feature)
+            for o in outcomes for rank, feature in enumerate(o.features)]
+    return pd.DataFrame(rows, columns=["model", "split", "repeat", "fold", "rank", "feature"])
+
+
 def predictions_table(outcomes: Sequence[FoldOutcome], data: FeatureData) -> pd.DataFrame:
     """The predictions table of DESIGN.md: one row per case, model, repeat and fold."""
     frames = []

@@ -186,13 +186,16 @@ def dca_figure(result: Any, split: str) -> tuple[bytes, pd.DataFrame]:
 def selected_feature_table(result: Any, top: int = 20) -> pd.DataFrame:
     """Features of each final model and how often each was selected across outer CV folds."""
     rows = []
+    used, preds = result.fold_features, result.predictions
     for name, final in result.finals.items():
-        folds = [o for o in result.outcomes if o.model == name and o.fold.split == "cv"]
-        counts = pd.Series([f for o in folds for f in o.features]).value_counts()
+        cv = used[(used["model"] == name) & (used["split"] == "cv")]
+        fits = preds[(preds["model"] == name) & (preds["split"] == "cv")]
+        n_folds = len(fits[["repeat", "fold"]].drop_duplicates())
+        counts = cv["feature"].value_counts()
         for feature in final.fit.features[:top]:
             row = {"model": name, "feature": feature}
-            if folds:  # three_way runs no CV: no stability to show
-                row["selected in CV folds"] = f"{int(counts.get(feature, 0))}/{len(folds)}"
+            if n_folds:  # three_way runs no CV: no stability to show
+                row["selected in CV folds"] = f"{int(counts.get(feature, 0))}/{n_folds}"
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -433,7 +436,6 @@ def add_confusion_tables(section: Section, metrics: dict[str, Any], classes: lis
 
 def add_model_sections(report: Report, study_result: Any, out: str | Path) -> Report:
     """Add the model sections of a finished study run to ``report``; also writes the tables."""
-    from livermets._atomic import write_table
 
     result = study_result
     out = Path(out)
@@ -471,7 +473,6 @@ def add_model_sections(report: Report, study_result: Any, out: str | Path) -> Re
         for line in entry.get("warnings", []):
             models.note(f"Warning: {line}")
     table = model_table(metrics)  # the rounded summary (also tables/models.csv, metrics.json)
-    write_table(table, out / "tables" / "models.csv")
     models.table(table, "Discrimination per model and split: AUC with DeLong and bootstrap CIs "
                  "(probabilities averaged over repeats), operating point at the training "
                  "Youden cut-off with Wilson CIs.", csv="models")
@@ -501,7 +502,6 @@ def add_model_sections(report: Report, study_result: Any, out: str | Path) -> Re
 
     features = report.section("models-features", "Selected features", ORDER + 4)
     selected = selected_feature_table(result)
-    write_table(selected, out / "tables" / "selected_features.csv")
     features.table(selected, "Features kept by each final model (up to 20) and how often "
                    "each was kept across the outer CV folds (stability).",
                    csv="selected_features")
@@ -515,7 +515,6 @@ def add_model_sections(report: Report, study_result: Any, out: str | Path) -> Re
 
     sub = subgroup_table(metrics)
     if not sub.empty:
-        write_table(sub, out / "tables" / "subgroups.csv")
         report.section("models-subgroups", "Subgroups", ORDER + 6).table(
             sub, "Discrimination per subgroup (e.g. lesion size group).", csv="subgroups")
     pt = patient_table(metrics, result.config.aggregation)

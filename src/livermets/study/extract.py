@@ -53,8 +53,9 @@ def extract_features(config: StudyConfig, out: Path, workers: int = 1, client: A
         clinical["patient_id"] = clinical["patient_id"].astype(str)
         table["patient_id"] = table["patient_id"].astype(str)
         table = table.merge(clinical, on="patient_id", how="left")
-    write_feature_table(table, out / "features.parquet", params)
-    return table, params_record(params, engine_version)
+    path = write_feature_table(table, out / "features.parquet", params)
+    # the study runs on the table as saved (same dtypes), so the saved folder reproduces it
+    return pd.read_parquet(path), params_record(params, engine_version)
 
 
 def _manifest_columns(config: StudyConfig, manifest: pd.DataFrame) -> list[str]:

@@ -33,6 +33,7 @@ from livermets.models.validation import (
     derive_seed,
     fit_spec,
     fixed_split,
+    fold_features_table,
     grouped_kfold,
     predictions_table,
     run_folds,
@@ -41,6 +42,7 @@ from livermets.models.validation import (
 from livermets.study.config import StudyConfig, fit_fingerprint, load_config
 from livermets.study.data import build_feature_data, clinical_encoding, read_table, table_hash
 from livermets.study.feasibility import check_design
+from livermets.study.load import write_study_record
 from livermets.study.metrics import comparisons, model_metrics
 
 # fold progress: False (silent), True (stderr) or a callable taking one message
@@ -79,6 +81,7 @@ class StudyResult:
     radiomics: dict[str, Any] | None = None
     tracking_run: str | None = None
     multiphase: Any = None  # the multi-phase workflow's result, with a multiphase section
+    fold_features: pd.DataFrame = field(default_factory=pd.DataFrame)  # features of each fit
 
     @property
     def report_path(self) -> Path:
@@ -275,6 +278,7 @@ def _run_study(
     table, radiomics = load_cases(config, out, workers, client)
     data = build_feature_data(table, config)
     data_key = table_hash(table)
+    write_study_record(out, config, data_key)
     done()
 
     done = stage("splits")
@@ -306,6 +310,9 @@ def _run_study(
         outcomes, predictions, thresholds = _cross_validate(
             config, specs, data, folds, development, data_key, out, workers, progress, client,
             hits, stage)
+
+    fold_features = fold_features_table(outcomes)
+    write_table(fold_features, out / "fold_features.parquet")
 
     done = stage("metrics")
     patient_predictions = None
@@ -366,20 +373,15 @@ def _run_study(
                          outcomes=outcomes, predictions=predictions, thresholds=thresholds,
                          patient_predictions=patient_predictions, metrics=metrics, finals=finals,
                          timings=timings, cache_hits=hits, radiomics=radiomics,
-                         multiphase=multiphase)
+                         multiphase=multiphase, fold_features=fold_features)
     done = stage("report")
     from livermets.report import Report
-    from livermets.report.models import add_model_sections
+    from livermets.report.study import add_study_sections, study_title
 
     own = report is None
     if own:
-        report = Report(config.title or f"livermets study: {config.name}", config.synthetic)
-    add_model_sections(report, result, out)
-    if multiphase is not None:
-        from livermets.report.multiphase import add_workflow_sections
-
-        add_workflow_sections(report, multiphase, synthetic=config.synthetic)
-    tables = report.named_tables()
+        report = Report(study_title(result), config.synthetic)
+    tables = add_study_sections(report, result)
     if tables:  # the report's numeric tables (ORs, Cox, calibration, decision curves, ...)
         metrics["tables"] = {name: df.to_dict(orient="records") for name, df in tables.items()}
         write_text(out / "metrics.json", json.dumps(clean_json(metrics), indent=2))
@@ -490,10 +492,11 @@ def _multiphase_only(config: StudyConfig, out: Path, progress: Progress,
                      on_stage: Callable[[str], None] | None, report: Any) -> StudyResult:
     """A study with only a ``multiphase`` section: train, test, metrics.json and the report."""
     from livermets.report import Report
-    from livermets.report.multiphase import add_workflow_sections
+    from livermets.report.study import add_study_sections, study_title
     from livermets.study.multiphase import multiphase_metrics, run_multiphase_section
 
     timings: dict[str, float] = {}
+    write_study_record(out, config, None)
     done = _Stage(timings, on_stage)("multiphase")
     multiphase = run_multiphase_section(config, out, _say(progress))
     done()
@@ -501,19 +504,20 @@ def _multiphase_only(config: StudyConfig, out: Path, progress: Progress,
                "synthetic": config.synthetic, "models": {},
                "multiphase": multiphase_metrics(multiphase)}
     write_text(out / "metrics.json", json.dumps(clean_json(metrics), indent=2))
+    empty = pd.DataFrame()
+    result = StudyResult(config=config, out=out, data=None, table=empty,  # type: ignore[arg-type]
+                         specs=[], development=np.empty(0, dtype=int), folds=[], outcomes=[],
+                         predictions=empty, thresholds=empty, patient_predictions=None,
+                         metrics=metrics, finals={}, timings=timings, cache_hits=[],
+                         radiomics=None, multiphase=multiphase)
     own = report is None
     if own:
-        report = Report(config.title or f"livermets study: {config.name}", config.synthetic)
-    add_workflow_sections(report, multiphase, synthetic=config.synthetic)
+        report = Report(study_title(result), config.synthetic)
+    add_study_sections(report, result)
     if own:
         report.write(out / "report.html")
     write_text(out / "timings.json", json.dumps(timings, indent=2))
-    empty = pd.DataFrame()
-    return StudyResult(config=config, out=out, data=None, table=empty,  # type: ignore[arg-type]
-                       specs=[], development=np.empty(0, dtype=int), folds=[], outcomes=[],
-                       predictions=empty, thresholds=empty, patient_predictions=None,
-                       metrics=metrics, finals={}, timings=timings, cache_hits=[], radiomics=None,
-                       multiphase=multiphase)
+    return result
 
 
 def _case_table(data: FeatureData) -> pd.DataFrame:

@@ -125,6 +125,24 @@ def test_study_with_only_a_multiphase_section(cohort, tmp_path):
     html = result.report_path.read_text()
     assert "Multi-phase lesion network" in html and "AUC-8" in html
 
+    # drawn again from the folder's saved tables (no network loaded): the same report
+    import re
+
+    from livermets.deep.multiphase.workflow import load_workflow_result
+    from livermets.report.study import write_study_report
+    from livermets.study.load import load_study
+
+    loaded = load_workflow_result(tmp_path / "study" / "multiphase")
+    pd.testing.assert_frame_equal(loaded.summary(), result.multiphase.summary())
+    assert loaded.split == result.multiphase.split
+    again = write_study_report(load_study(tmp_path / "study"), tmp_path / "again" / "report.html")
+
+    def text(page: str) -> str:
+        page = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", page)
+        return re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", "", page)
+
+    assert text(again.read_text()) == text(html)
+
 
 def test_template_validates_with_its_multiphase_section():
     from importlib.resources import files

@@ -29,7 +29,9 @@ from livermets.deep.multiphase.evaluate import (
     voxel_dice,
 )
 from livermets.deep.multiphase.infer import MultiphasePredictions, predict_cohort
-from livermets.errors import ConfigError, DataError
+from livermets.errors import ConfigError, DataError, InputFileError
+
+EVALUATION = "evaluation.json"  # per predictions folder: cohort, scenario, classes, n, level
 
 Log = Callable[[str], None]
 
@@ -212,11 +214,16 @@ def run_workflow(
             if evaluation is not None:
                 for name, table in evaluation.tables().items():
                     write_table(table, folder / f"{name}.csv")
+            write_text(folder / EVALUATION, json.dumps({
+                "cohort": cohort, "scenario": scenario, "classes": list(pred.classes),
+                "drop_phases": list(drop), "evaluated": evaluation is not None,
+                "n_patients": None if evaluation is None else evaluation.n_patients,
+                "level": None if evaluation is None else evaluation.level}, indent=1))
     write_table(result.summary(), out / "summary.csv")
     write_text(out / "workflow.json", json.dumps({
         "train_patients": len(split.train), "internal_patients": len(split.internal),
         "external_patients": len(split.external), "external_centres": list(external_centres),
-        "iterations": settings.iterations, "train_seconds": round(trained.seconds, 1),
+        "iterations": settings.iterations, "train_seconds": trained.seconds,
         "resumed_from": trained.resumed_from}, indent=2))
     return result
 
@@ -227,6 +234,49 @@ def log_progress(say: Log) -> Callable[[int, int, dict[str, float]], None]:
         if iteration == total or iteration % max(1, total // 10) == 0:
             say(f"  iteration {iteration}/{total}: loss {record.get('loss', float('nan')):.4f}")
     return tick
+
+
+def load_workflow_result(folder: str | Path) -> WorkflowResult:
+    """The ``WorkflowResult`` of a finished run from the tables it wrote into ``folder``
+    (split, predictions, evaluations; the network itself is not loaded)."""
+    folder = Path(folder)
+    record = folder / "workflow.json"
+    if not record.is_file():
+        raise InputFileError(f"{record} is missing: {folder} is not a finished multi-phase run.")
+    run = json.loads(record.read_text(encoding="utf-8"))
+    roles = pd.read_csv(folder / "split.csv", dtype={"patient_id": str})
+    split = PatientSplit(*(roles.loc[roles["role"] == r, "patient_id"].tolist()
+                           for r in ("train", "internal", "external")))
+    result = WorkflowResult(split, train_seconds=float(run["train_seconds"]),
+                            iterations=int(run["iterations"]))
+    for meta_path in sorted((folder / "predictions").glob(f"*/{EVALUATION}")):
+        part = meta_path.parent
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        ids = {"patient_id": str}
+        pred = MultiphasePredictions(pd.read_csv(part / "patients.csv", dtype=ids),
+                                     _read_optional(part / "lesions.csv", ids),
+                                     tuple(meta["classes"]), tuple(meta["drop_phases"]), {}, {})
+        evaluation = None
+        if meta["evaluated"]:
+            tables = {name: pd.read_csv(part / f"{name}.csv")
+                      for name in ("class_auc", "summary", "lesions", "dice", "roc")}
+            confusion = pd.read_csv(part / "lesion_confusion.csv").set_index("reference")
+            confusion.index.name = None
+            evaluation = MultiphaseEvaluation(**tables, classes=tuple(meta["classes"]),
+                                              n_patients=int(meta["n_patients"]),
+                                              level=float(meta["level"]), confusion=confusion)
+        result.results.append(CohortResult(meta["cohort"], meta["scenario"], pred, evaluation))
+    order = {"internal": 0, "external": 1}
+    result.results.sort(key=lambda r: (order.get(r.cohort, 2), r.scenario != "all phases"))
+    return result
+
+
+def _read_optional(path: Path, dtype: dict[str, type]) -> pd.DataFrame:
+    """A CSV table, or an empty one when it has no columns (no lesions predicted)."""
+    try:
+        return pd.read_csv(path, dtype=dtype)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
 
 
 def evaluate_model(model_dir: str | Path, manifest: str | Path, out: str | Path, *,
