@@ -4,6 +4,7 @@ backend, the key and the valid keys (Python API, study YAML, CLI: exit 2, no tra
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 
@@ -207,3 +208,18 @@ def test_segment_cli_passes_only_the_backends_options(cli, tmp_path, monkeypatch
              "--device", "gpu")
     assert seen["options"] == {"fast": True, "device": "gpu", "download": False}
     assert json.dumps(seen["options"])  # plain values, as a YAML would give
+
+
+def test_cli_flag_defaults_are_the_options_defaults():
+    """A flag left at its default is not passed, so its default must be the backend's own."""
+    from livermets.cli.segment import FLAGS, run
+
+    parameters = inspect.signature(run).parameters
+    for key, (flag, default) in FLAGS.items():
+        option = parameters["offline" if key == "download" else key].default
+        assert option.param_decls[0] == flag
+        assert (not option.default if key == "download" else option.default) == default
+        for name in BACKENDS:
+            fields = BACKENDS.get(name).options.model_fields
+            if key in fields:
+                assert fields[key].default == default, (name, key)

@@ -52,7 +52,6 @@ def register_engine(name: str, factory: Callable[[], Engine]) -> None:
     """Register an engine factory under a name (``engine:`` in parameter files); the same as
     ``ENGINES.register(name)(factory)``, and a name registered twice raises."""
     ENGINES.register(name)(factory)
-    _INSTANCES.pop(name, None)
 
 
 def available_engines() -> list[str]:
