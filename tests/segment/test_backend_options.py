@@ -81,6 +81,7 @@ WRONG_TYPE = [
     ("totalsegmentator", {"fast": "maybe"}, "fast: Input should be a valid boolean"),
     ("totalsegmentator", {"download": [1]}, "download: Input should be a valid boolean"),
     ("nnunet", {"folds": "first"}, "folds: Value error, folds must be fold numbers"),
+    ("nnunet", {"folds": [0, 1.5]}, "folds: Value error, folds must be fold numbers"),
     ("nnunet", {"labels": "kidney=3"}, "labels: Value error, labels names unknown regions"),
     ("torchscript", {"overlap": "big"}, "overlap: Input should be a valid number"),
     ("bundle", {"roi": "a,b,c"}, "roi.0: Input should be a valid integer"),

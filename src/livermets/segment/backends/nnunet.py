@@ -86,6 +86,7 @@ class NnUNetOptions(BaseModel):
     threads: int | None = Field(default=None, ge=1)
 
     _lists = field_validator("channels", mode="before")(split_list)
+    _labels = field_validator("labels", mode="before")(parse_labels)
     _regions = field_validator("labels")(check_regions)
 
     @field_validator("folds", mode="before")
@@ -98,11 +99,10 @@ class NnUNetOptions(BaseModel):
         if isinstance(value, str | int):
             value = [value]
         try:
-            return tuple(f if str(f).strip() == "all" else int(f) for f in value)
-        except (TypeError, ValueError):
+            return tuple("all" if str(f).strip() == "all" else int(str(f).strip()) for f in value)
+        except ValueError:
             raise ValueError(f"folds must be fold numbers such as 0,1,2 or 'all', got {value!r}") \
                 from None
-    _labels = field_validator("labels", mode="before")(parse_labels)
 
 
 def missing_checkpoint_message(model: Path, checkpoint: str, looked: list[Path]) -> str:
