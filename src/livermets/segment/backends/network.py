@@ -376,17 +376,14 @@ class NetworkBackend:
         return RawSegmentation(liver, lesions, list(self.lesion_classes), primary)
 
 
-def _register(kind: str) -> None:
-    """Register the ``kind`` backend (torchscript or bundle) with ``NetworkSettings``."""
 
-    def build(model: str | Path | None, options: NetworkSettings) -> NetworkBackend:
-        return NetworkBackend(kind, model, settings=options)
-
-    build.__doc__ = ("A TorchScript file (torch.jit.save), sliding-window inference."
-                     if kind == "torchscript" else
-                     "A MONAI bundle folder, sliding-window inference.")
-    BACKENDS.register(kind, options=NetworkSettings)(build)
+@BACKENDS.register("torchscript", options=NetworkSettings)
+def torchscript_backend(model: str | Path | None, options: NetworkSettings) -> NetworkBackend:
+    """A TorchScript file (torch.jit.save), run by sliding-window inference."""
+    return NetworkBackend("torchscript", model, settings=options)
 
 
-for _kind in KINDS:
-    _register(_kind)
+@BACKENDS.register("bundle", options=NetworkSettings)
+def bundle_backend(model: str | Path | None, options: NetworkSettings) -> NetworkBackend:
+    """A MONAI bundle folder (configs/metadata.json, models/model.pt), sliding-window inference."""
+    return NetworkBackend("bundle", model, settings=options)
