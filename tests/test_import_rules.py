@@ -33,3 +33,18 @@ def test_the_rule_sees_function_level_imports(tmp_path):
     sample = tmp_path / "m.py"
     sample.write_text("def f():\n    from livermets.cli._common import err_console\n")
     assert "livermets.cli._common" in _imports(sample)
+
+
+def test_radiomics_and_segment_never_import_models():
+    """The plug-in registry is low level (``livermets._registry``), so the stages below models
+    use it without importing models."""
+    offenders = sorted(
+        f"{path.relative_to(SRC)} imports {name}"
+        for stage in ("radiomics", "segment")
+        for path in (SRC / stage).rglob("*.py")
+        for name in _imports(path)
+        if name == "livermets.models" or name.startswith("livermets.models.")
+    )
+    assert offenders == []
+    registry = {n for n in _imports(SRC / "_registry.py") if n.startswith("livermets")}
+    assert registry == {"livermets.errors"}

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import SimpleITK as sitk
 import torch
+from pydantic import ValidationError
 
 from livermets.cohort import load_manifest
 from livermets.errors import ConfigError, NetworkError
@@ -333,10 +334,10 @@ def test_study_segmentation_options_are_validated(tmp_path):
     backend = _backend(spec)
     assert backend.settings.roi == (8, 16, 32)
     assert backend.settings.labels == {"liver": (1, 2), "lesions": (2,)}
-    bad = SegmentationSpec(backend="torchscript", model=tmp_path / "net.pt",
-                           options={"rois": [8, 16, 32]})
-    with pytest.raises(ConfigError, match="rois: Extra inputs are not permitted"):
-        _backend(bad)
+    # validated where the YAML enters, before any segmentation runs
+    with pytest.raises(ValidationError, match="rois: Extra inputs are not permitted"):
+        SegmentationSpec(backend="torchscript", model=tmp_path / "net.pt",
+                         options={"rois": [8, 16, 32]})
 
 
 def test_several_lesion_values_give_lesion_classes(cohort, tmp_path):

@@ -39,6 +39,42 @@ def _numbers(text: str | None, kind: type, option: str, count: int | None = None
     return values
 
 
+# the run command's backend flags: option name -> (flag, default)
+FLAGS: dict[str, tuple[str, Any]] = {
+    "liver_task": ("--liver-task", "total"), "lesion_task": ("--lesion-task", "liver_lesions"),
+    "fast": ("--fast", False), "device": ("--device", "cpu"),
+    "license_key": ("--license-key", None), "weights_dir": ("--weights-dir", None),
+    "download": ("--offline", True), "folds": ("--folds", None),
+    "checkpoint": ("--checkpoint", "checkpoint_final.pth"), "labels": ("--labels", None),
+    "channels": ("--channels", None), "threads": ("--threads", None),
+}  # fmt: skip
+
+
+def _backend_options(backend: str, flags: dict[str, Any]) -> dict[str, Any]:
+    """The flags backend ``backend`` takes (left at their default: not passed); a flag given
+    that it does not take is a ``ConfigError`` naming it."""
+    from livermets.segment.backends import BACKENDS
+
+    model = BACKENDS.get(backend).options
+    fields = set(model.model_fields) if model is not None else set()
+    options, foreign = {}, []
+    for key, value in flags.items():
+        flag, default = FLAGS[key]
+        if value == default:
+            continue
+        if key in fields:
+            options[key] = value
+        else:
+            foreign.append(flag)
+    if foreign:
+        takes = sorted(FLAGS[k][0] for k in fields if k in FLAGS)
+        raise ConfigError(
+            f"{', '.join(foreign)} {'is' if len(foreign) == 1 else 'are'} not an option of the "
+            f"{backend} backend (its options: {', '.join(takes) or 'none'})."
+        )
+    return options
+
+
 def run(
     manifest: Path = typer.Argument(..., help="Cohort manifest CSV."),
     backend: str = typer.Option(..., "--backend", "-b", help=BACKEND_HELP),
@@ -116,24 +152,22 @@ def run(
         if not all(f.isdigit() or f == "all" for f in parts):
             raise ConfigError(f"--folds '{folds}' must be fold numbers such as 0,1,2 or 'all'.")
         fold_values = tuple(f if f == "all" else int(f) for f in parts)
-    channel_values = tuple(c.strip() for c in channels.split(",")) if channels else None
-    if backend in ("torchscript", "bundle"):
+    if assignments and backend not in ("torchscript", "bundle"):
+        raise ConfigError("--set is for the torchscript and bundle backends.")
+    flags = {
+        "liver_task": liver_task, "lesion_task": lesion_task, "fast": fast, "device": device,
+        "license_key": license_key, "weights_dir": weights_dir, "download": not offline,
+        "folds": fold_values, "checkpoint": checkpoint,
+        "labels": parse_label_selection(labels) or None,
+        "channels": tuple(c.strip() for c in channels.split(",")) if channels else None,
+        "threads": threads,
+    }  # fmt: skip
+    options = _backend_options(backend, flags)
+    if assignments:
         from livermets.segment.backends.network import parse_assignments
 
-        given = {"labels": parse_label_selection(labels) or None, "channels": channel_values,
-                 "threads": threads, "device": device}
-        options = {**{k: v for k, v in given.items() if v}, **parse_assignments(assignments)}
-        engine = make_backend(backend, model=model, **options)
-    elif assignments:
-        raise ConfigError("--set is for the torchscript and bundle backends.")
-    else:
-        engine = make_backend(
-            backend, model=model, liver_task=liver_task, lesion_task=lesion_task, fast=fast,
-            device=device, license_key=license_key, weights_dir=weights_dir,
-            download=not offline, folds=fold_values, checkpoint=checkpoint,
-            labels=parse_label_selection(labels) or None, channels=channel_values,
-            threads=threads,
-        )  # fmt: skip
+        options.update(parse_assignments(assignments))
+    engine = make_backend(backend, model=model, **options)
     settings = RunSettings(
         postprocess=PostprocessSettings(min_lesion_ml=min_lesion_ml, min_inside=min_inside),
         overwrite=overwrite,

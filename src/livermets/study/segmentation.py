@@ -9,16 +9,16 @@ evaluation, and listed in ``segmentation/unmatched_lesions.csv``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import SimpleITK as sitk
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from livermets._atomic import write_table
 from livermets.cohort import Manifest, load_manifest, read_lesion_labels
-from livermets.errors import DataError
+from livermets.errors import ConfigError, DataError
 from livermets.io import read_mask, write_image
 from livermets.lesions import split_instances
 
@@ -31,10 +31,32 @@ class SegmentationSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    backend: Literal["monai", "totalsegmentator", "nnunet", "torchscript", "bundle"]
+    backend: str
     model: Path | None = None
     options: dict[str, Any] = Field(default_factory=dict)
     match_dice: float = Field(default=0.1, ge=0.0, lt=1.0)
+
+    @field_validator("backend")
+    @classmethod
+    def _registered(cls, value: str) -> str:
+        """A backend of the registry (``segment.backends.BACKENDS``)."""
+        from livermets.segment.backends import BACKENDS
+
+        if value not in BACKENDS:
+            raise ValueError(f"unknown segmentation backend {value!r}: use one of "
+                             f"{', '.join(BACKENDS.names())}")
+        return value
+
+    @model_validator(mode="after")
+    def _options(self) -> SegmentationSpec:
+        """``options`` validated by the backend's options model (a mistyped key is an error)."""
+        from livermets.segment.backends import backend_options
+
+        try:
+            backend_options(self.backend, self.options)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return self
 
 
 def _backend(spec: SegmentationSpec) -> Backend:

@@ -1,6 +1,7 @@
 """Radiomics engines behind one interface, registered by name."""
 
 from livermets.radiomics.engines.base import (
+    ENGINES,
     Engine,
     IbsiEntry,
     available_engines,
@@ -10,12 +11,13 @@ from livermets.radiomics.engines.base import (
 from livermets.radiomics.engines.mirp_engine import MirpEngine
 from livermets.radiomics.engines.pyradiomics_engine import PyradiomicsEngine
 
-register_engine("pyradiomics", PyradiomicsEngine)
+ENGINES.register("pyradiomics")(PyradiomicsEngine)
 # MIRP is optional (livermets[ibsi]): its module imports mirp only when the engine is created, and
 # get_engine("mirp") without it raises a ConfigError with the install command.
-register_engine("mirp", MirpEngine)
+ENGINES.register("mirp")(MirpEngine)
 
 __all__ = [
+    "ENGINES",
     "Engine",
     "IbsiEntry",
     "MirpEngine",

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import SimpleITK as sitk
 
-from livermets.errors import ConfigError
+from livermets._registry import Registry
 from livermets.radiomics.params import Extraction
 
 
@@ -44,25 +44,25 @@ class Engine(ABC):
         return {}
 
 
-_REGISTRY: dict[str, Callable[[], Engine]] = {}
+ENGINES: Registry[Engine] = Registry("radiomics engine")
 _INSTANCES: dict[str, Engine] = {}
 
 
 def register_engine(name: str, factory: Callable[[], Engine]) -> None:
-    """Register an engine factory under a name (used in parameter files as ``engine:``)."""
-    _REGISTRY[name] = factory
-    _INSTANCES.pop(name, None)
+    """Register an engine factory under a name (``engine:`` in parameter files); the same as
+    ``ENGINES.register(name)(factory)``, and a name registered twice raises."""
+    ENGINES.register(name)(factory)
 
 
 def available_engines() -> list[str]:
-    """Names of the registered engines."""
-    return sorted(_REGISTRY)
+    """Names of the registered engines, sorted."""
+    return sorted(ENGINES)
 
 
 def get_engine(name: str) -> Engine:
-    """The engine registered under ``name`` (one instance per process)."""
-    if name not in _REGISTRY:
-        raise ConfigError(f"unknown radiomics engine '{name}'. Use one of {available_engines()}.")
+    """The engine registered under ``name`` (one instance per process); a ``ConfigError``
+    listing the choices for an unknown name."""
+    entry = ENGINES.get(name)
     if name not in _INSTANCES:
-        _INSTANCES[name] = _REGISTRY[name]()
+        _INSTANCES[name] = entry.factory()
     return _INSTANCES[name]

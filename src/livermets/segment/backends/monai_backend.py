@@ -7,11 +7,20 @@ from typing import Any
 
 import numpy as np
 import SimpleITK as sitk
+from pydantic import BaseModel, ConfigDict, Field
 
 from livermets._hashing import file_sha256
 from livermets.cohort import PatientRow
 from livermets.errors import InputFileError
-from livermets.segment.backends.base import RawSegmentation
+from livermets.segment.backends.base import BACKENDS, RawSegmentation
+
+
+class MonaiOptions(BaseModel):
+    """Options of the ``monai`` backend: CPU ``threads`` for torch (default: torch's)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    threads: int | None = Field(default=None, ge=1)
 
 
 class MonaiBackend:
@@ -59,3 +68,9 @@ class MonaiBackend:
         lesions = np.where(classes >= offset, classes - offset + 1, 0).astype(np.uint8)
         liver = classes == 1 if model.has_liver else None
         return RawSegmentation(liver, lesions, list(model.lesion_classes))
+
+
+@BACKENDS.register("monai", options=MonaiOptions)
+def monai_backend(model: str | Path | None, options: MonaiOptions) -> MonaiBackend:
+    """livermets' MONAI segmenter, a folder written by ``livermets segment train``."""
+    return MonaiBackend(model, threads=options.threads)

@@ -10,11 +10,11 @@ which output values are liver, lesions and primary. Predictions are put back on 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import SimpleITK as sitk
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from livermets._hashing import file_sha256
 from livermets._networks import (
@@ -25,11 +25,19 @@ from livermets._networks import (
     load_torchscript,
     read_bundle,
 )
+from livermets._registry import validate_options
 from livermets.cohort import PatientRow
 from livermets.errors import ConfigError, InputFileError, NetworkError
 from livermets.io import geometry_differences, read_image, resample_to
-from livermets.segment.backends.base import RawSegmentation
-from livermets.segment.backends.nnunet import REGIONS, default_label_map
+from livermets.segment.backends.base import (
+    BACKENDS,
+    NONE_WORDS,
+    RawSegmentation,
+    check_regions,
+    parse_labels,
+    split_list,
+)
+from livermets.segment.backends.nnunet import default_label_map
 
 KINDS = ("torchscript", "bundle")
 DEFAULT_LABELS = {"liver": (1, 2), "lesions": (2,)}  # MSD liver: 1 liver, 2 tumour
@@ -43,14 +51,6 @@ COMMON_DEFAULTS: dict[str, Any] = {
     "intensity_range": "none", "scale_to": (0.0, 1.0), "clip": True, "zscore": False,
     "roi": (96, 96, 96), "overlap": 0.25, "output": "logits",
 }  # fmt: skip
-NONE_WORDS = ("none", "image", "")
-
-
-def _split(value: Any) -> Any:
-    """'1,2,3' -> ['1', '2', '3'] (other values unchanged)."""
-    if isinstance(value, str) and value.strip().lower() not in NONE_WORDS:
-        return [v.strip() for v in value.split(",") if v.strip()]
-    return value
 
 
 class NetworkSettings(BaseModel):
@@ -86,24 +86,10 @@ class NetworkSettings(BaseModel):
     def _tuples(cls, value: Any) -> Any:
         if isinstance(value, str) and value.strip().lower() in NONE_WORDS:
             return value.strip().lower() or None
-        return _split(value)
+        return split_list(value)
 
-    @field_validator("labels", mode="before")
-    @classmethod
-    def _labels(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            from livermets.segment.qa import parse_label_selection
-
-            return parse_label_selection(value) or None
-        return value
-
-    @field_validator("labels")
-    @classmethod
-    def _regions(cls, value: dict[str, tuple[int, ...]] | None) -> Any:
-        if value and set(value) - set(REGIONS):
-            raise ValueError(f"labels names unknown regions {sorted(set(value) - set(REGIONS))}; "
-                             f"use {REGIONS}, e.g. 'liver=1,2;lesions=2'")
-        return value
+    _labels = field_validator("labels", mode="before")(parse_labels)
+    _regions = field_validator("labels")(check_regions)
 
     @field_validator("orientation")
     @classmethod
@@ -133,17 +119,9 @@ class NetworkSettings(BaseModel):
         return value
 
 
-def parse_settings(options: dict[str, Any]) -> NetworkSettings:
+def parse_settings(options: dict[str, Any], kind: str = "network") -> NetworkSettings:
     """Validated settings; an unknown or bad option is a ``ConfigError`` naming it."""
-    try:
-        return NetworkSettings.model_validate(options)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'options'}: {e['msg']}" for e in exc.errors()
-        )
-        allowed = ", ".join(NetworkSettings.model_fields)
-        raise ConfigError(f"bad network backend options ({problems}). Options: {allowed}.") \
-            from exc
+    return cast(NetworkSettings, validate_options(NetworkSettings, options, f"the {kind} backend"))
 
 
 def parse_assignments(items: list[str] | None) -> dict[str, str]:
@@ -185,8 +163,10 @@ def channel_on_grid(image: sitk.Image, grid: sitk.Image, spacing: Any,
 class NetworkBackend:
     """Sliding-window inference with a TorchScript file or a MONAI bundle."""
 
-    def __init__(self, kind: str, model: str | Path | None, **options: Any) -> None:
-        """Validate the options; the network is loaded by ``check``."""
+    def __init__(self, kind: str, model: str | Path | None,
+                 settings: NetworkSettings | None = None, **options: Any) -> None:
+        """Validate the options (or take validated ``settings``); the network is loaded by
+        ``check``."""
         if kind not in KINDS:
             raise ConfigError(f"network backend kind must be one of {KINDS}, got {kind!r}.")
         self.name = kind
@@ -195,7 +175,9 @@ class NetworkBackend:
                     else "a MONAI bundle folder (configs/metadata.json, models/model.pt)")
             raise InputFileError(f"the {kind} backend needs --model, {what}.")
         self.model = Path(model).expanduser().resolve()
-        self.settings = parse_settings(options)
+        if settings is not None and options:
+            raise ConfigError(f"give the {kind} backend settings or options, not both.")
+        self.settings = settings if settings is not None else parse_settings(options, kind)
         self.resolved: dict[str, Any] = {}
         self.mapping: dict[str, tuple[int, ...]] = {}
         self.lesion_classes: list[str] = ["lesion"]
@@ -392,3 +374,16 @@ class NetworkBackend:
                 lesions[array == value] = k if many else 1
         primary = np.isin(array, m["primary"]) if "primary" in m else None
         return RawSegmentation(liver, lesions, list(self.lesion_classes), primary)
+
+
+
+@BACKENDS.register("torchscript", options=NetworkSettings)
+def torchscript_backend(model: str | Path | None, options: NetworkSettings) -> NetworkBackend:
+    """A TorchScript file (torch.jit.save), run by sliding-window inference."""
+    return NetworkBackend("torchscript", model, settings=options)
+
+
+@BACKENDS.register("bundle", options=NetworkSettings)
+def bundle_backend(model: str | Path | None, options: NetworkSettings) -> NetworkBackend:
+    """A MONAI bundle folder (configs/metadata.json, models/model.pt), sliding-window inference."""
+    return NetworkBackend("bundle", model, settings=options)

@@ -14,16 +14,24 @@ import json
 import re
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import SimpleITK as sitk
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from livermets._hashing import file_sha256
 from livermets.cohort import PatientRow
 from livermets.errors import ConfigError, InputFileError
 from livermets.io import geometry_differences, read_image, resample_to
-from livermets.segment.backends.base import RawSegmentation
+from livermets.segment.backends.base import (
+    BACKENDS,
+    REGIONS,
+    RawSegmentation,
+    check_regions,
+    parse_labels,
+    split_list,
+)
 from livermets.segment.backends.totalseg import (
     INSTALL_HINT,
     MissingWeightsError,
@@ -32,7 +40,6 @@ from livermets.segment.backends.totalseg import (
 
 LESION_NAMES = re.compile(r"tumou?r|lesion|metasta|hcc|icc|cyst|hemangioma|haemangioma|cancer")
 PRIMARY_NAMES = re.compile(r"primary|colon|rect|colorectal|sigmoid")
-REGIONS = ("liver", "lesions", "primary")
 
 
 def label_values(dataset: dict[str, Any]) -> dict[str, int]:
@@ -61,6 +68,41 @@ def default_label_map(dataset: dict[str, Any]) -> dict[str, tuple[int, ...]]:
     if primary:
         mapping["primary"] = tuple(primary)
     return mapping
+
+
+class NnUNetOptions(BaseModel):
+    """Options of the ``nnunet`` backend: ``folds`` (numbers or ``all``; default every
+    ``fold_N`` folder), the ``checkpoint`` file name, ``labels`` (model values per region, e.g.
+    ``liver=1,2;lesions=2``; default from dataset.json), ``channels`` (manifest image columns,
+    one per model input channel), the torch ``device`` and CPU ``threads``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    folds: tuple[int | Literal["all"], ...] | None = None
+    checkpoint: str = "checkpoint_final.pth"
+    labels: dict[str, tuple[int, ...]] | None = None
+    channels: tuple[str, ...] | None = None
+    device: str = "cpu"
+    threads: int | None = Field(default=None, ge=1)
+
+    _lists = field_validator("channels", mode="before")(split_list)
+    _labels = field_validator("labels", mode="before")(parse_labels)
+    _regions = field_validator("labels")(check_regions)
+
+    @field_validator("folds", mode="before")
+    @classmethod
+    def _folds(cls, value: Any) -> Any:
+        """'0,1,2' / [0, 1] / 'all' -> fold numbers or 'all'."""
+        value = split_list(value)
+        if value is None:
+            return None
+        if isinstance(value, str | int):
+            value = [value]
+        try:
+            return tuple("all" if str(f).strip() == "all" else int(str(f).strip()) for f in value)
+        except ValueError:
+            raise ValueError(f"folds must be fold numbers such as 0,1,2 or 'all', got {value!r}") \
+                from None
 
 
 def missing_checkpoint_message(model: Path, checkpoint: str, looked: list[Path]) -> str:
@@ -248,3 +290,9 @@ class NnUNetBackend:
                 lesions[array == value] = k if len(self.lesion_classes) > 1 else 1
         primary = np.isin(array, self.mapping["primary"]) if "primary" in self.mapping else None
         return RawSegmentation(liver, lesions, list(self.lesion_classes), primary)
+
+
+@BACKENDS.register("nnunet", options=NnUNetOptions)
+def nnunet_backend(model: str | Path | None, options: NnUNetOptions) -> NnUNetBackend:
+    """An nnU-Net v2 trained model folder (dataset.json, plans.json, fold_N/checkpoints)."""
+    return NnUNetBackend(model, **options.model_dump())

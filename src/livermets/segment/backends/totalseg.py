@@ -23,11 +23,12 @@ from typing import Any
 
 import numpy as np
 import SimpleITK as sitk
+from pydantic import BaseModel, ConfigDict
 
 from livermets.cohort import PatientRow
 from livermets.errors import ConfigError, LivermetsError
 from livermets.io import geometry_differences, resample_to
-from livermets.segment.backends.base import RawSegmentation
+from livermets.segment.backends.base import BACKENDS, RawSegmentation
 
 LIVER_TASKS = ("total", "total_mr", "none")
 LESION_TASKS = {
@@ -157,6 +158,23 @@ def missing_weights_message(missing: list[WeightsNeed], weights_dir: Path, reaso
         "and pass --weights-dir DIR (it sets TOTALSEG_WEIGHTS_PATH).",
     ]
     return "\n".join(lines)
+
+
+class TotalSegmentatorOptions(BaseModel):
+    """Options of the ``totalsegmentator`` backend: the ``liver_task`` (total | total_mr | none),
+    the ``lesion_task`` (liver_lesions | liver_lesions_mr | liver_vessels | none), ``fast`` (3 mm
+    liver model), the ``device`` (cpu | gpu | gpu:N | mps), a ``license_key`` for licensed tasks,
+    a ``weights_dir`` of unzipped weights, and whether missing weights may be downloaded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    liver_task: str = "total"
+    lesion_task: str = "liver_lesions"
+    fast: bool = False
+    device: str = "cpu"
+    license_key: str | None = None
+    weights_dir: Path | None = None
+    download: bool = True
 
 
 class TotalSegmentatorBackend:
@@ -293,3 +311,16 @@ class TotalSegmentatorBackend:
                 else:
                     lesions = (array == names[LESION_TASKS[task]]).astype(np.uint8)
         return RawSegmentation(liver, lesions, ["lesion"])
+
+
+@BACKENDS.register("totalsegmentator", options=TotalSegmentatorOptions)
+def totalsegmentator_backend(
+    model: str | Path | None, options: TotalSegmentatorOptions
+) -> TotalSegmentatorBackend:
+    """TotalSegmentator's liver and liver-lesion tasks (its own weights, no model folder)."""
+    if model is not None:
+        raise ConfigError(
+            f"the totalsegmentator backend takes no model (got {model}); it uses "
+            "TotalSegmentator's own weights (see weights_dir / --weights-dir)."
+        )
+    return TotalSegmentatorBackend(**options.model_dump())
