@@ -48,3 +48,47 @@ def test_radiomics_and_segment_never_import_models():
     assert offenders == []
     registry = {n for n in _imports(SRC / "_registry.py") if n.startswith("livermets")}
     assert registry == {"livermets.errors"}
+
+
+# the stages from low to high (docs/architecture.md): a module imports only its own stage and
+# lower ones, at top level or inside functions
+LAYERS = [
+    {"livermets", "errors"},
+    {"_atomic", "_docs", "_extras", "_networks", "_outputs", "_hashing", "_code", "_registry"},
+    {"stats", "io"},
+    {"cohort", "datasets"},
+    {"lesions"},
+    {"radiomics", "segment", "models", "synth", "readers"},
+    {"deep"},
+    {"study"},
+    {"report"},
+    {"pipeline", "demo_segment"},
+    {"demo"},
+    {"cli"},
+]
+RANK = {stage: rank for rank, stages in enumerate(LAYERS) for stage in stages}
+
+
+def _stage(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "livermets"
+
+
+def test_no_stage_imports_a_higher_or_a_sibling_stage():
+    """The import graph is one-way: no loops between stages (study <-> report, deep <-> report,
+    cohort <-> lesions were loops), and a new stage must be placed in LAYERS."""
+    stages = {(p.stem if p.parent == SRC else p.relative_to(SRC).parts[0])
+              for p in SRC.rglob("*.py")} - {"__init__", "__main__"}
+    assert stages <= set(RANK), sorted(stages - set(RANK))
+    offenders = []
+    for path in SRC.rglob("*.py"):
+        parts = path.relative_to(SRC).parts
+        own = "livermets" if parts == ("__init__.py",) or parts == ("__main__.py",) else (
+            path.stem if len(parts) == 1 else parts[0])
+        for name in _imports(path):
+            if not name.startswith("livermets"):
+                continue
+            other = _stage(name)
+            if other != own and RANK[other] >= RANK[own] and other != "livermets":
+                offenders.append(f"{path.relative_to(SRC)} ({own}) imports {name} ({other})")
+    assert offenders == []

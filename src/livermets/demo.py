@@ -12,8 +12,9 @@ from livermets._atomic import write_text
 from livermets.cohort import load_manifest, validate_cohort
 from livermets.errors import DataError
 from livermets.lesions import LesionSettings, build_lesion_tables
+from livermets.pipeline import run_study
 from livermets.report import Report, add_cohort_sections
-from livermets.study.demo import add_demo_models
+from livermets.study.demo import demo_config
 from livermets.synth import generate_cohort, make_config
 
 DEMO_TASK = "crlm-vs-hemangioma"
@@ -81,7 +82,9 @@ def run_demo(
         done()
 
     done = stage("radiomics and model comparison")
-    add_demo_models(report, cohort.manifest, out / "study", seed=seed, workers=workers or 2)
+    n_workers = workers or 2  # the study's outputs under out/study, its sections in the report
+    run_study(demo_config(cohort.manifest, seed, n_workers), out / "study", workers=n_workers,
+              report=report)
     done()
 
     if cnn:

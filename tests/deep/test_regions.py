@@ -57,7 +57,7 @@ def test_a_patient_level_study_with_a_cnn_on_the_primary_tumour(rectal, tmp_path
 
     import pandas as pd
 
-    from livermets.study import run_study
+    from livermets.pipeline import run_study
     from livermets.study.config import config_from_dict
 
     clinical = pd.read_csv(rectal.parent / "clinical.csv")
@@ -89,7 +89,7 @@ def test_a_patient_level_study_with_a_cnn_on_the_primary_tumour(rectal, tmp_path
 def test_a_lesion_cnn_on_a_cohort_without_lesions_is_refused_before_any_work(rectal, tmp_path):
     import pandas as pd
 
-    from livermets.study import run_study
+    from livermets.pipeline import run_study
     from livermets.study.config import config_from_dict
 
     features = tmp_path / "clinical.csv"

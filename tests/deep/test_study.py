@@ -60,7 +60,7 @@ def _deep_cli():
 
 def test_deep_model_in_study_and_predict(synth_cohort, tmp_path):
     from livermets.deep.study import predict_deep
-    from livermets.study import run_study
+    from livermets.pipeline import run_study
 
     manifest, lesions = synth_cohort
     features = tmp_path / "features.csv"
@@ -167,7 +167,7 @@ def test_embeddings_for_classical_models_are_out_of_fold(synth_cohort, tmp_path,
     """Spy on training and embedding: in every outer fold, the CNN that embeds the test rows was
     trained on lesions of that fold's training patients only (never a test patient)."""
     import livermets.deep.study as deep_study
-    from livermets.study import run_study
+    from livermets.pipeline import run_study
 
     manifest, lesions = synth_cohort
     features = tmp_path / "features.csv"

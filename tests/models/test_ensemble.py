@@ -149,7 +149,7 @@ def test_an_ensemble_model_runs_through_a_study_report_and_predict(tmp_path):
     import pandas as pd
 
     from livermets.models.frozen import load_model
-    from livermets.study import run_study
+    from livermets.pipeline import run_study
     from livermets.study.predict import predict
     from tests.study.conftest import write_config, write_table
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from livermets.study import run_study
+from livermets.pipeline import run_study
 from livermets.study.config import (
     FIT_FIELDS,
     OTHER_FIELDS,

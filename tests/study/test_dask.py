@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 from livermets.cli._common import new_app
 from livermets.cli.study import register
 from livermets.errors import ConfigError
-from livermets.study import config_from_dict, run_study
+from livermets.pipeline import run_study
+from livermets.study import config_from_dict
 from tests.study.conftest import BASE, write_config, write_table
 
 TINY = {

@@ -6,7 +6,8 @@ import json
 
 import pandas as pd
 
-from livermets.study import predict, run_study
+from livermets.pipeline import run_study
+from livermets.study import predict
 from livermets.study.demo import demo_config
 from tests.helpers import make_cohort
 

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from livermets.cli._common import new_app
 from livermets.cli.study import register
-from livermets.study import run_study
+from livermets.pipeline import run_study
 from livermets.study.config import load_config
 from tests.study.conftest import write_config, write_table
 

@@ -8,8 +8,8 @@ import pytest
 import SimpleITK as sitk
 
 from livermets.errors import ConfigError
+from livermets.pipeline import run_study
 from livermets.segment import RawSegmentation
-from livermets.study import run_study
 from livermets.study.config import config_from_dict
 from livermets.study.demo import demo_config
 from livermets.study.segmentation import SegmentationSpec

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from livermets.study import run_study
+from livermets.pipeline import run_study
 from livermets.study.survival import survival_analysis
 from tests.study.conftest import write_config, write_table
 

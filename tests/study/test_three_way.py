@@ -15,7 +15,7 @@ from livermets.cli.study import register
 from livermets.errors import ConfigError, DataError, LivermetsError
 from livermets.models.threeway import fit_three_way, three_way_split
 from livermets.models.validation import Tuning, youden_threshold
-from livermets.study import run_study
+from livermets.pipeline import run_study
 from livermets.study.config import load_config
 from livermets.study.data import build_feature_data, read_table
 from livermets.study.splits import data_splits

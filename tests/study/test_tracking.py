@@ -32,7 +32,7 @@ def test_mlflow_is_found_and_a_missing_one_says_how_to_install_it(monkeypatch):
 def test_a_study_run_is_logged_to_mlflow_and_reads_back(study_dir):
     from mlflow.tracking import MlflowClient
 
-    from livermets.study import run_study
+    from livermets.pipeline import run_study
     from livermets.study.tracking import default_store
     from tests.study.conftest import write_config
 

@@ -89,7 +89,7 @@ def run(
 ) -> None:
     """Run a study: predictions, metrics, models and report in OUT (cached stages)."""
     from livermets._outputs import folder_size
-    from livermets.study import run_study
+    from livermets.pipeline import run_study
 
     check_output_folder(out)
     say = None if as_json else (lambda m: err_console.print(m, highlight=False))

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 from livermets.study.config import StudyConfig, config_from_dict
-from livermets.study.runner import StudyResult, run_study
 
 DEMO_MODELS: list[dict[str, Any]] = [
     {"name": "lasso_logistic", "select": "lasso", "classifier": "logistic"},
@@ -31,12 +30,3 @@ def demo_config(manifest: str | Path, seed: int = 0, workers: int = 1,
         "explain": {"max_rows": 100},
         "compute": {"workers": workers},
     }, source="demo study")
-
-
-def add_demo_models(report: Any, manifest: str | Path, out: str | Path, seed: int = 0,
-                    workers: int = 1) -> StudyResult:
-    """Extract radiomics, compare the demo models and add their sections to ``report``.
-
-    Writes the study outputs (predictions, metrics, models, tables) under ``out``.
-    """
-    return run_study(demo_config(manifest, seed, workers), out, workers=workers, report=report)

@@ -1,5 +1,6 @@
-"""`livermets study run`: features -> splits -> cross-validated models -> final refit -> metrics
--> report; each stage cached under the output folder, so a re-run reuses what has not changed."""
+"""A study's analysis: features -> splits -> cross-validated models -> final refit -> metrics
+(``livermets.pipeline`` then draws the report); each stage cached under the output folder, so a
+re-run reuses what has not changed."""
 
 from __future__ import annotations
 
@@ -211,28 +212,29 @@ def load_cases(config: StudyConfig, out: Path, workers: int, client: Any = None
     return extract_features(config, out, workers, client)
 
 
-def run_study(
+def analyse_study(
     config: StudyConfig | str | Path,
     out: str | Path,
     workers: int | None = None,
     progress: Progress = False,
     on_stage: Callable[[str], None] | None = None,
-    report: Any = None,
     scheduler: Any = None,
 ) -> StudyResult:
-    """Run a whole study into ``out``; ``scheduler`` (address or Client) overrides the config's."""
+    """Run a study's analysis into ``out`` (features, splits, nested CV, metrics, final models;
+    no report: ``livermets.pipeline.run_study`` adds it); ``scheduler`` (address or Client)
+    overrides the config's."""
     if not isinstance(config, StudyConfig):
         config = load_config(config)
     config = _marked_synthetic(config)
     key = "--scheduler" if scheduler is not None else "compute.scheduler"
     scheduler = scheduler if scheduler is not None else config.compute.scheduler
     if scheduler is None:
-        return _run_study(config, Path(out), workers, progress, on_stage, report, None)
+        return _run_study(config, Path(out), workers, progress, on_stage, None)
     from livermets.models.cluster import connect
 
     client, own = connect(scheduler, key)
     try:
-        return _run_study(config, Path(out), workers, progress, on_stage, report, client)
+        return _run_study(config, Path(out), workers, progress, on_stage, client)
     finally:
         if own:
             client.close()
@@ -255,13 +257,13 @@ def _run_study(
     workers: int | None,
     progress: Progress,
     on_stage: Callable[[str], None] | None,
-    report: Any,
     client: Any,
 ) -> StudyResult:
-    """The stages of ``run_study``; outer folds go to the Dask ``client`` when there is one."""
+    """The stages of ``analyse_study``; outer folds go to the Dask ``client`` when there is
+    one."""
     out.mkdir(parents=True, exist_ok=True)
     if not config.models:
-        return _multiphase_only(config, out, progress, on_stage, report)
+        return _multiphase_only(config, out, progress, on_stage)
     workers = workers or config.compute.workers
     timings: dict[str, float] = {}
     stage = _Stage(timings, on_stage)
@@ -342,7 +344,7 @@ def _run_study(
 
         metrics["three_way"] = three_way_summary(config, held, data)
     metrics["warnings"] = [w for m in metrics["models"].values() for w in m.get("warnings", [])]
-    write_text(out / "metrics.json", json.dumps(clean_json(metrics), indent=2))
+    write_metrics(out, metrics)
     done()
 
     done = stage("final models")
@@ -364,7 +366,7 @@ def _run_study(
         done = stage("multiphase")
         multiphase = run_multiphase_section(config, out, _say(progress))
         metrics["multiphase"] = multiphase_metrics(multiphase)
-        write_text(out / "metrics.json", json.dumps(clean_json(metrics), indent=2))
+        write_metrics(out, metrics)
         done()
 
     deep_specs = [*config.deep, *(e for d in config.deep for e in d.embedding_models())]
@@ -374,24 +376,6 @@ def _run_study(
                          patient_predictions=patient_predictions, metrics=metrics, finals=finals,
                          timings=timings, cache_hits=hits, radiomics=radiomics,
                          multiphase=multiphase, fold_features=fold_features)
-    done = stage("report")
-    from livermets.report import Report
-    from livermets.report.study import add_study_sections, study_title
-
-    own = report is None
-    if own:
-        report = Report(study_title(result), config.synthetic)
-    tables = add_study_sections(report, result)
-    if tables:  # the report's numeric tables (ORs, Cox, calibration, decision curves, ...)
-        metrics["tables"] = {name: df.to_dict(orient="records") for name, df in tables.items()}
-        write_text(out / "metrics.json", json.dumps(clean_json(metrics), indent=2))
-    if own:
-        report.write(out / "report.html")
-    done()
-    if config.tracking == "mlflow":
-        from livermets.study.tracking import log_mlflow
-
-        result.tracking_run = log_mlflow(result)
     write_text(out / "timings.json", json.dumps(timings, indent=2))
     return result
 
@@ -489,10 +473,8 @@ def _say(progress: Progress) -> Callable[[str], None] | None:
 
 
 def _multiphase_only(config: StudyConfig, out: Path, progress: Progress,
-                     on_stage: Callable[[str], None] | None, report: Any) -> StudyResult:
-    """A study with only a ``multiphase`` section: train, test, metrics.json and the report."""
-    from livermets.report import Report
-    from livermets.report.study import add_study_sections, study_title
+                     on_stage: Callable[[str], None] | None) -> StudyResult:
+    """A study with only a ``multiphase`` section: train, test and metrics.json."""
     from livermets.study.multiphase import multiphase_metrics, run_multiphase_section
 
     timings: dict[str, float] = {}
@@ -503,21 +485,19 @@ def _multiphase_only(config: StudyConfig, out: Path, progress: Progress,
     metrics = {"study": config.name, "seed": config.seed, "livermets_version": __version__,
                "synthetic": config.synthetic, "models": {},
                "multiphase": multiphase_metrics(multiphase)}
-    write_text(out / "metrics.json", json.dumps(clean_json(metrics), indent=2))
-    empty = pd.DataFrame()
-    result = StudyResult(config=config, out=out, data=None, table=empty,  # type: ignore[arg-type]
-                         specs=[], development=np.empty(0, dtype=int), folds=[], outcomes=[],
-                         predictions=empty, thresholds=empty, patient_predictions=None,
-                         metrics=metrics, finals={}, timings=timings, cache_hits=[],
-                         radiomics=None, multiphase=multiphase)
-    own = report is None
-    if own:
-        report = Report(study_title(result), config.synthetic)
-    add_study_sections(report, result)
-    if own:
-        report.write(out / "report.html")
+    write_metrics(out, metrics)
     write_text(out / "timings.json", json.dumps(timings, indent=2))
-    return result
+    empty = pd.DataFrame()
+    return StudyResult(config=config, out=out, data=None, table=empty,  # type: ignore[arg-type]
+                       specs=[], development=np.empty(0, dtype=int), folds=[], outcomes=[],
+                       predictions=empty, thresholds=empty, patient_predictions=None,
+                       metrics=metrics, finals={}, timings=timings, cache_hits=[],
+                       radiomics=None, multiphase=multiphase)
+
+
+def write_metrics(out: Path, metrics: dict[str, Any]) -> Path:
+    """Write ``out/metrics.json`` (NaN and numpy values made JSON-safe) atomically."""
+    return write_text(out / "metrics.json", json.dumps(clean_json(metrics), indent=2))
 
 
 def _case_table(data: FeatureData) -> pd.DataFrame:

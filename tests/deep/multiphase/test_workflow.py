@@ -107,7 +107,8 @@ def test_bad_settings_exit_2_with_the_allowed_keys(cli, cohort, tmp_path):
 
 
 def test_study_with_only_a_multiphase_section(cohort, tmp_path):
-    from livermets.study import config_from_dict, run_study
+    from livermets.pipeline import run_study
+    from livermets.study import config_from_dict
 
     config = config_from_dict({
         "name": "mp", "synthetic": True, "seed": 1, "models": [],
