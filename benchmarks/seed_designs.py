@@ -121,7 +121,7 @@ def headline(out: Path) -> list[dict[str, Any]]:
         table = pd.read_csv(c_index)
         for r in table.to_dict(orient="records"):
             rows.append({"model": r.get("model"), "split": r.get("split", ""), "cases": "",
-                         "metric": "C-index", "value": r.get("C-index")})
+                         "metric": "C-index", "value": round(float(r["C-index"]), 3)})
     multiphase = out / "multiphase" / "summary.csv"
     if multiphase.is_file():
         for r in pd.read_csv(multiphase).to_dict(orient="records"):
