@@ -34,7 +34,7 @@ def test_fold_key_changes_with_everything_that_changes_the_fit():
 
 
 def test_load_fold_refuses_a_stale_key_a_missing_model_and_a_broken_file(tmp_path):
-    path = tmp_path / "fold-0-0.pt"
+    path = tmp_path / "fold-0-0.joblib"
     keys = pd.DataFrame({"patient_id": ["p3"], "lesion_id": ["1"]})
     _save_fold(path, {"key": "k1", "keys": keys, "prob": np.array([0.25]), "seconds": 1.5,
                       "model": None})
@@ -45,4 +45,4 @@ def test_load_fold_refuses_a_stale_key_a_missing_model_and_a_broken_file(tmp_pat
     assert _load_fold(path, "k1", with_model=True) is None  # the gallery needs the weights
     path.write_bytes(b"not a checkpoint")
     assert _load_fold(path, "k1", with_model=False) is None
-    assert _load_fold(tmp_path / "absent.pt", "k1", with_model=False) is None
+    assert _load_fold(tmp_path / "absent.joblib", "k1", with_model=False) is None

@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 
 from livermets import __version__
-from livermets._atomic import atomic_path, write_table
+from livermets._atomic import write_table
+from livermets._cache import dump_cached, load_cached
 from livermets._code import code_fingerprint
 from livermets.errors import DataError
 
@@ -44,25 +45,15 @@ def _fold_key(spec: Any, crops_hash: str, y: np.ndarray, train_ids: list[str],
 
 def _load_fold(path: Path, key: str, with_model: bool) -> dict[str, Any] | None:
     """A fold's cached lesion predictions (and model weights), or None when stale or absent."""
-    import torch
-
-    if not path.is_file():
-        return None
-    try:
-        cached = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception:  # a truncated or foreign file: train again
-        return None
-    if cached.get("key") != key or (with_model and cached.get("model") is None):
+    cached = load_cached(path)
+    if not isinstance(cached, dict) or cached.get("key") != key or (
+            with_model and cached.get("model") is None):
         return None
     return cached
 
 
 def _save_fold(path: Path, payload: dict[str, Any]) -> None:
-    import torch
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    dump_cached(path, payload)
 
 
 def _auc_row(name: str, truth: np.ndarray, score: np.ndarray, positive: str) -> dict[str, Any]:
@@ -127,7 +118,7 @@ def add_demo_cnn(report: Any, manifest: str | Path, out: str | Path, seed: int =
             np.isin(patients, list(test_ids)))
         fold_seed = derive_seed(seed, cnn.name, repeat, fold)
         key = _fold_key(cnn, crops_hash, y, sorted(train_ids), sorted(test_ids), fold_seed)
-        cache = out / "deep" / "cache" / f"fold-{repeat}-{fold}.pt"
+        cache = out / "deep" / "cache" / f"fold-{repeat}-{fold}.joblib"
         is_last = k == len(folds) - 1
         cached = _load_fold(cache, key, with_model=is_last)
         reused += cached is not None

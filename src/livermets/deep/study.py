@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 import pandas as pd
 import torch
 
 from livermets import __version__
 from livermets._atomic import atomic_path, write_table, write_text
+from livermets._cache import dump_cached, load_cached
 from livermets._code import code_fingerprint
 from livermets._hashing import file_sha256
 from livermets.deep.aggregate import lesion_probabilities, patient_probabilities
@@ -228,18 +228,6 @@ def embedding_outcome(config: Any, spec: DeepModelSpec, name: str, extras: FoldE
     return run_fold(renamed, fold_data, extras.fold, config.validation.tuning, config.seed)
 
 
-def _cached(path: Path) -> Any | None:
-    try:
-        return joblib.load(path) if path.is_file() else None
-    except (OSError, EOFError, ValueError):
-        return None
-
-
-def _dump(path: Path, value: Any) -> None:
-    with atomic_path(path) as tmp:
-        joblib.dump(value, tmp)
-
-
 def run_deep_models(config: Any, data: FeatureData, folds: Sequence[Fold],
                     development: np.ndarray, out: Path,
                     progress: Callable[[str], None] | None = None) -> list[FoldOutcome]:
@@ -271,13 +259,13 @@ def run_deep_models(config: Any, data: FeatureData, folds: Sequence[Fold],
             tag = f"{spec.name}-{key}-r{fold.repeat}f{fold.fold}{fold.split}"
             path, extra_path = (out / "cache" / f"deep-{tag}.joblib",
                                 out / "cache" / f"deep-{tag}-extras.joblib")
-            outcome, extra = _cached(path), _cached(extra_path)
+            outcome, extra = load_cached(path), load_cached(extra_path)
             if outcome is None or extra is None:
                 seed = derive_seed(config.seed, spec.name, fold.repeat, fold.fold, fold.split)
                 outcome, extra = _train_fold(spec, crops, rows, data, fold, seed,
                                              out / "cache" / "deep" / tag)
-                _dump(path, outcome)
-                _dump(extra_path, extra)
+                dump_cached(path, outcome)
+                dump_cached(extra_path, extra)
             # a finished fold is re-read from its outcome: its checkpoints (last.pt holds the
             # weights, best weights and optimiser state, ~4x the model) only served a resume
             shutil.rmtree(out / "cache" / "deep" / tag, ignore_errors=True)
@@ -285,10 +273,10 @@ def run_deep_models(config: Any, data: FeatureData, folds: Sequence[Fold],
             extras.append(extra)
             for name in spec.embeddings_for:
                 emb_path = out / "cache" / f"deep-{tag}-{name}.joblib"
-                emb_outcome = _cached(emb_path)
+                emb_outcome = load_cached(emb_path)
                 if emb_outcome is None:
                     emb_outcome = embedding_outcome(config, spec, name, extra, data)
-                    _dump(emb_path, emb_outcome)
+                    dump_cached(emb_path, emb_outcome)
                 embedded.append(emb_outcome)
             if progress is not None:
                 progress(f"  {spec.name}: fold {k}/{len(folds)}")

@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 import pandas as pd
 
 from livermets import __version__
-from livermets._atomic import atomic_path, write_table, write_text
+from livermets._atomic import write_table, write_text
+from livermets._cache import dump_cached, load_cached
 from livermets._code import code_fingerprint
 from livermets.errors import ConfigError, DataError
 from livermets.models.aggregate import aggregate_patients
@@ -182,21 +182,6 @@ class _Stage:
             self.on_stage(name)
         start = time.perf_counter()
         return lambda: self.timings.__setitem__(name, round(time.perf_counter() - start, 2))
-
-
-def _load_cached(path: Path) -> Any | None:
-    """A cached object, or None if absent or unreadable (then the stage simply runs again)."""
-    if not path.is_file():
-        return None
-    try:
-        return joblib.load(path)
-    except (OSError, EOFError, ValueError):
-        return None
-
-
-def _dump_cached(path: Path, value: Any) -> None:
-    with atomic_path(path) as tmp:
-        joblib.dump(value, tmp)
 
 
 def load_cases(config: StudyConfig, out: Path, workers: int, client: Any = None
@@ -420,12 +405,12 @@ def _cross_validate(config: StudyConfig, specs: list[PipelineSpec], data: Featur
     for spec in specs:
         key = cache_key(config, data_key, spec, "cv")
         path = out / "cache" / f"cv-{spec.name}-{key}.joblib"
-        cached = _load_cached(path)
+        cached = load_cached(path)
         if cached is None:
             cached = run_folds([spec], data, folds, config.validation.tuning, config.seed,
                                workers=workers, on_done=_progress(progress, spec.name, len(folds)),
                                client=client)
-            _dump_cached(path, cached)
+            dump_cached(path, cached)
         else:
             hits.append(f"cv:{spec.name}")
         outcomes.extend(cached)
@@ -452,10 +437,10 @@ def _three_way_outcomes(config: StudyConfig, specs: list[PipelineSpec], data: Fe
     for spec in specs:
         key = cache_key(config, data_key, spec, "three_way")
         path = out / "cache" / f"three_way-{spec.name}-{key}.joblib"
-        fit = _load_cached(path)
+        fit = load_cached(path)
         if fit is None:
             fit = fit_three_way(spec, data, held, config.validation.tuning, config.seed)
-            _dump_cached(path, fit)
+            dump_cached(path, fit)
         else:
             hits.append(f"three_way:{spec.name}")
         fits[spec.name] = fit
@@ -548,11 +533,11 @@ def _final_model(config: StudyConfig, spec: PipelineSpec, dev: FeatureData, data
     key = cache_key(config, data_key, spec, "three_way" if chosen is not None else "final")
     folder = out / "models" / spec.name
     cache = out / "cache" / f"final-{spec.name}-{key}.joblib"
-    fit = chosen if chosen is not None else _load_cached(cache)
+    fit = chosen if chosen is not None else load_cached(cache)
     if fit is None:
         fit = fit_spec(spec, dev, config.validation.tuning, derive_seed(config.seed, spec.name,
                                                                          "final"))
-        _dump_cached(cache, fit)
+        dump_cached(cache, fit)
     elif chosen is None:
         hits.append(f"final:{spec.name}")
     columns = dev.columns_for(fit.spec)
