@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress
 
 from livermets._atomic import write_table
 from livermets._outputs import check_output_file, check_output_folder
 from livermets.cli._common import console, err_console, print_json
+from livermets.cli._progress import progress_bars
 from livermets.cohort import load_manifest
 from livermets.errors import ConfigError
 
@@ -21,8 +22,8 @@ _ID_COLUMNS = {"volume_ml", "diameter_mm", "lesion_id", "n_lesions"}
 
 def _progress_callback(progress: Progress, n_patients: int) -> Any:
     """A run-progress callback that drives two rich bars (patients loaded, regions done)."""
-    patients = progress.add_task("loading patients", total=n_patients, rate="")
-    regions = progress.add_task("extracting", total=0, rate="")
+    patients = progress.add_task("loading patients", total=n_patients, note="")
+    regions = progress.add_task("extracting", total=0, note="")
     state = {"lesions": 0, "start": time.perf_counter()}
 
     def update(event: str, info: dict[str, Any]) -> None:
@@ -34,7 +35,7 @@ def _progress_callback(progress: Progress, n_patients: int) -> Any:
             state["lesions"] += int(info["lesion"])
             elapsed = time.perf_counter() - state["start"]
             rate = f"{state['lesions'] / elapsed:.2f} lesions/s" if elapsed > 0 else ""
-            progress.update(regions, advance=1, rate=rate)
+            progress.update(regions, advance=1, note=rate)
 
     return update
 
@@ -82,15 +83,7 @@ def features(
     n_workers = workers if workers is not None else params.compute.workers or os.cpu_count() or 1
     if n_workers < 1:
         raise ConfigError(f"--workers must be >= 1 (got {n_workers}).")
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=True,
-    ) as progress:
+    with progress_bars() as progress:
         callback = _progress_callback(progress, len(cohort.table))
         result = extract_cohort(
             cohort,
