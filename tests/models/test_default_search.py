@@ -1,0 +1,95 @@
+"""The default search: pinned portfolio and rule, fallback on noise, cross-family ensemble on
+a separable table, patient-grouped inner folds."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from livermets.models import FeatureData, build_pipeline
+from livermets.models import default_search as ds
+from livermets.models.grouping import fit_pipeline
+from tests.models.conftest import make_data
+
+BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "radmlbench.py"
+
+
+def _benchmark():
+    spec = importlib.util.spec_from_file_location("radmlbench", BENCHMARK)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_benchmarked_search_is_the_library_default_and_is_pinned():
+    bench = _benchmark()
+    assert bench.SEARCH_SPEC is ds.DEFAULT_SEARCH_SPEC
+    assert ds.DEFAULT_SEARCH_SPEC.classifier == "default_search"
+    assert [(e.name, e.family) for e in ds.PORTFOLIO] == [
+        ("rf500", "trees"), ("et500", "trees"), ("lgbm_small", "boosting"),
+        ("anova16_lr_c0.1", "linear"), ("anova32_lr_c1", "linear"),
+        ("anova128_lr_c0.01", "linear"), ("anova64_rbf_svm", "kernel")]
+    assert ds.ROBUST_DEFAULT == ("rf500", "lgbm_small", "anova32_lr_c1", "anova64_rbf_svm")
+    assert ds.DEFAULT_RULE == {"top_families": 3, "se_factor": 1.0, "min_events": 10,
+                               "chance_z": 1.96}
+    model = build_pipeline(ds.DEFAULT_SEARCH_SPEC, seed=3)
+    final = model.steps[-1][1]
+    assert isinstance(final, ds.DefaultSearchClassifier)
+    assert (final.top_families, final.se_factor, final.min_events, final.chance_z,
+            final.inner_folds, final.seed) == (3, 1.0, 10, 1.96, 5, 3)
+    # the previous default stays importable under its own name
+    assert bench.PREVIOUS_TUNING == {"trials": 40, "inner_folds": 5, "ensemble": 10}
+    assert bench.PREVIOUS_SPEC.search.classifier == ["logistic", "rbf_svm", "naive_bayes"]
+    assert set(bench.DESIGN_TABLES).isdisjoint(bench.CONFIRMATION_TABLES)
+
+
+def _fit(data: FeatureData, seed: int = 0) -> ds.DefaultSearchClassifier:
+    model = build_pipeline(ds.DEFAULT_SEARCH_SPEC, seed=seed)
+    fit_pipeline(model, data.X, data.y, data.patient_id)
+    return model.steps[-1][1]
+
+
+def test_noise_falls_back_to_the_robust_default():
+    rng = np.random.default_rng(4)
+    n = 60
+    X = pd.DataFrame(rng.normal(size=(n, 30)), columns=[f"f{i}" for i in range(30)])
+    data = FeatureData(X, rng.integers(0, 2, n), [0, 1], np.array([f"P{i}" for i in range(n)]))
+    search = _fit(data)
+    assert search.used_ == "fallback"
+    assert search.members_ == list(ds.ROBUST_DEFAULT)
+    assert "SE" in search.reason_
+    assert set(search.candidate_auc_) == {e.name for e in ds.PORTFOLIO}
+    assert search.predict_proba(X).shape == (n, 2)
+
+
+def test_few_events_fall_back_whatever_the_inner_auc():
+    y = np.array([0] * 30 + [1] * 6)
+    strong = {"a": np.c_[1 - y, y].astype(float), "b": np.full((36, 2), 0.5)}
+    splits = [(np.arange(36), np.arange(36))]
+    choice = ds.choose(strong, y, splits, {"a": "x", "b": "y"}, robust=("b",), min_events=10)
+    assert (choice.used, choice.members) == ("fallback", ["b"])
+    assert choice.reason == "few events: 6 < 10 in the rarest class"
+    assert choice.inner_auc == 1.0 and choice.robust_inner_auc == 0.5
+
+
+def test_separable_lesion_table_uses_the_cross_family_ensemble_on_grouped_folds():
+    data = make_data(n_patients=50, per_patient=2, n_noise=20, effect=2.0, seed=1)
+    search = _fit(data, seed=2)
+    assert search.used_ == "ensemble", search.reason_
+    families = {e.name: e.family for e in ds.PORTFOLIO}
+    assert len(search.members_) == 3
+    assert len({families[m] for m in search.members_}) == 3
+    assert search.inner_auc_ > 0.9
+    for train, test in search.splits_:
+        assert not set(data.patient_id[train]) & set(data.patient_id[test])
+    assert len(search.splits_) == 5
+
+
+@pytest.mark.parametrize("bad", [["rf500", "nope"]])
+def test_unknown_candidate_is_refused(bad):
+    with pytest.raises(ValueError, match="unknown portfolio candidate"):
+        ds.portfolio_entries(bad)
