@@ -10,10 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from livermets.models import FeatureData, build_pipeline
+from livermets.models import FeatureData, Tuning, build_pipeline, fit_spec
 from livermets.models import default_search as ds
 from livermets.models.grouping import fit_pipeline
-from tests.models.conftest import make_data
 
 BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "radmlbench.py"
 
@@ -77,19 +76,48 @@ def test_few_events_fall_back_whatever_the_inner_auc():
 
 
 def test_separable_lesion_table_uses_the_cross_family_ensemble_on_grouped_folds():
-    data = make_data(n_patients=50, per_patient=2, n_noise=20, effect=2.0, seed=1)
-    search = _fit(data, seed=2)
+    """A signal in |f0| that trees find and the fixed RBF-SVM member of the robust default
+    misses: the inner folds separate the cross-family ensemble from the robust default."""
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(100, 20)), columns=[f"f{i}" for i in range(20)])
+    y = (np.abs(X["f0"]) + 0.3 * rng.normal(size=100) > 0.8).to_numpy(dtype=int)
+    pid = np.repeat([f"P{i:02d}" for i in range(50)], 2)  # two lesions per patient
+    search = _fit(FeatureData(X, y, [0, 1], pid), seed=2)
     assert search.used_ == "ensemble", search.reason_
     families = {e.name: e.family for e in ds.PORTFOLIO}
-    assert len(search.members_) == 3
-    assert len({families[m] for m in search.members_}) == 3
-    assert search.inner_auc_ > 0.9
-    for train, test in search.splits_:
-        assert not set(data.patient_id[train]) & set(data.patient_id[test])
+    assert search.members_[:2] == ["lgbm_small", "rf500"]
+    assert [families[m] for m in search.members_] == ["boosting", "trees", "linear"]
+    assert search.candidate_auc_["anova64_rbf_svm"] < 0.5 < search.candidate_auc_["rf500"]
+    assert search.inner_auc_ > search.candidate_auc_["anova32_lr_c1"] + 0.2
     assert len(search.splits_) == 5
+    for train, test in search.splits_:
+        assert not set(pid[train]) & set(pid[test])
+    assert search.predict_proba(X).shape == (100, 2)
 
 
 @pytest.mark.parametrize("bad", [["rf500", "nope"]])
 def test_unknown_candidate_is_refused(bad):
     with pytest.raises(ValueError, match="unknown portfolio candidate"):
         ds.portfolio_entries(bad)
+
+
+def test_fit_spec_runs_the_search_once_and_takes_the_cut_off_from_its_inner_folds(monkeypatch):
+    calls = []
+    real = ds.portfolio_oof
+
+    def counting(*args, **kwargs):
+        calls.append(len(args[1]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ds, "portfolio_oof", counting)
+    rng = np.random.default_rng(1)
+    X = pd.DataFrame(rng.normal(size=(60, 10)), columns=[f"f{i}" for i in range(10)])
+    y = (X["f0"] + 0.5 * rng.normal(size=60) > 0).to_numpy(dtype=int)
+    data = FeatureData(X, y, [0, 1], np.array([f"P{i}" for i in range(60)]))
+    result = fit_spec(ds.DEFAULT_SEARCH_SPEC, data, Tuning(), seed=0)
+    assert calls == [60]  # one search on all 60 rows, no outer loop of inner folds around it
+    search = result.pipeline.steps[-1][1]
+    np.testing.assert_array_equal(result.train_oof, search.oof_)
+    assert result.inner_auc == pytest.approx(search.inner_auc_)
+    assert result.inner_auc > 0.8
+    assert 0.0 <= result.threshold <= 1.0

@@ -380,18 +380,35 @@ def check_outcome(spec: PipelineSpec, data: FeatureData) -> None:
         )
 
 
+SELF_VALIDATING = ("default_search",)
+
+
+def self_validating(spec: PipelineSpec) -> bool:
+    """Whether an untuned ``spec``'s classifier makes its own patient-grouped inner folds and
+    keeps their out-of-fold probabilities (``oof_``), so no outer inner-fold loop is needed."""
+    return spec.inputs == "radiomics" and spec.classifier in SELF_VALIDATING
+
+
 def fit_spec(spec: PipelineSpec, data: FeatureData, tuning: Tuning, seed: int) -> FitResult:
     """Tune (if asked) on inner folds, pick the Youden cut-off on inner OOF, refit on all rows.
 
     With ``tuning.ensemble`` > 1 (radiomics models) the best configurations are each refitted on
     all rows and averaged, and the cut-off is taken on their averaged inner OOF probabilities.
+    A self-validating classifier (``default_search``) untuned is fitted once: its own grouped
+    inner folds give the OOF probabilities for the cut-off.
     """
     check_outcome(spec, data)
+    fitted = None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if tuning.trials > 0:
             top = tuning.ensemble if spec.inputs == "radiomics" else 1
             candidates, _ = search(spec, data, tuning, seed, top)
+        elif self_validating(spec):  # the classifier's own grouped inner folds give the OOF
+            fitted = build_pipeline(spec, seed, tuple(data.clinical_columns))
+            fit_pipeline(fitted, data.X[data.columns_for(spec)], data.y, data.patient_id)
+            oof = fitted.steps[-1][1].oof_
+            candidates = [Candidate(spec, oof, _auc(data.y, oof, len(data.classes)), -1)]
         elif uses_inner_folds(data, tuning):
             oof = inner_oof(spec, data, seed, tuning.inner_folds)
             candidates = [Candidate(spec, oof, _auc(data.y, oof, len(data.classes)), -1)]
@@ -401,7 +418,9 @@ def fit_spec(spec: PipelineSpec, data: FeatureData, tuning: Tuning, seed: int) -
         chosen = candidates[0].spec
         columns = data.columns_for(chosen)
         clinical = tuple(data.clinical_columns)
-        if len(candidates) == 1:
+        if fitted is not None:
+            oof, pipeline = candidates[0].oof, fitted
+        elif len(candidates) == 1:
             oof = candidates[0].oof
             pipeline = build_pipeline(chosen, seed, clinical)
             fit_pipeline(pipeline, data.X[columns], data.y, data.patient_id)
