@@ -75,20 +75,39 @@ def test_few_events_fall_back_whatever_the_inner_auc():
     assert choice.inner_auc == 1.0 and choice.robust_inner_auc == 0.5
 
 
-def test_separable_lesion_table_uses_the_cross_family_ensemble_on_grouped_folds():
+def test_separable_lesion_table_uses_the_cross_family_ensemble_on_grouped_folds(monkeypatch):
     """A signal in |f0| that trees find and the fixed RBF-SVM member of the robust default
-    misses: the inner folds separate the cross-family ensemble from the robust default."""
+    misses: the inner folds separate the cross-family ensemble from the robust default. Fitted
+    through ``fit_spec`` (an untuned study model): the search runs once, on all rows, and its
+    own inner out-of-fold probabilities give the cut-off."""
+    calls = []
+    real = ds.portfolio_oof
+
+    def counting(*args, **kwargs):
+        calls.append(len(args[1]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ds, "portfolio_oof", counting)
     rng = np.random.default_rng(0)
     X = pd.DataFrame(rng.normal(size=(100, 20)), columns=[f"f{i}" for i in range(20)])
     y = (np.abs(X["f0"]) + 0.3 * rng.normal(size=100) > 0.8).to_numpy(dtype=int)
     pid = np.repeat([f"P{i:02d}" for i in range(50)], 2)  # two lesions per patient
-    search = _fit(FeatureData(X, y, [0, 1], pid), seed=2)
+    result = fit_spec(ds.DEFAULT_SEARCH_SPEC, FeatureData(X, y, [0, 1], pid), Tuning(), seed=2)
+    assert calls == [100]  # one search on all rows, no loop of inner folds around it
+    search = result.pipeline.steps[-1][1]
     assert search.used_ == "ensemble", search.reason_
     families = {e.name: e.family for e in ds.PORTFOLIO}
-    assert search.members_[:2] == ["lgbm_small", "rf500"]
-    assert [families[m] for m in search.members_] == ["boosting", "trees", "linear"]
+    assert len(search.members_) == 3
+    assert [families[m] for m in search.members_][:2] == ["boosting", "trees"]
+    assert "anova64_rbf_svm" not in search.members_
     assert search.candidate_auc_["anova64_rbf_svm"] < 0.5 < search.candidate_auc_["rf500"]
     assert search.inner_auc_ > search.candidate_auc_["anova32_lr_c1"] + 0.2
+    np.testing.assert_array_equal(result.train_oof, search.oof_)
+    assert result.inner_auc == pytest.approx(search.inner_auc_)
+    assert 0.0 <= result.threshold <= 1.0
+    choice = ds.search_choice(result.pipeline)
+    assert choice["used"] == "ensemble" and choice["members"] == search.members_
+    assert ds.search_choice(build_pipeline(ds.PORTFOLIO[0].spec)) is None
     assert len(search.splits_) == 5
     for train, test in search.splits_:
         assert not set(pid[train]) & set(pid[test])
@@ -100,24 +119,3 @@ def test_unknown_candidate_is_refused(bad):
     with pytest.raises(ValueError, match="unknown portfolio candidate"):
         ds.portfolio_entries(bad)
 
-
-def test_fit_spec_runs_the_search_once_and_takes_the_cut_off_from_its_inner_folds(monkeypatch):
-    calls = []
-    real = ds.portfolio_oof
-
-    def counting(*args, **kwargs):
-        calls.append(len(args[1]))
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(ds, "portfolio_oof", counting)
-    rng = np.random.default_rng(1)
-    X = pd.DataFrame(rng.normal(size=(60, 10)), columns=[f"f{i}" for i in range(10)])
-    y = (X["f0"] + 0.5 * rng.normal(size=60) > 0).to_numpy(dtype=int)
-    data = FeatureData(X, y, [0, 1], np.array([f"P{i}" for i in range(60)]))
-    result = fit_spec(ds.DEFAULT_SEARCH_SPEC, data, Tuning(), seed=0)
-    assert calls == [60]  # one search on all 60 rows, no outer loop of inner folds around it
-    search = result.pipeline.steps[-1][1]
-    np.testing.assert_array_equal(result.train_oof, search.oof_)
-    assert result.inner_auc == pytest.approx(search.inner_auc_)
-    assert result.inner_auc > 0.8
-    assert 0.0 <= result.threshold <= 1.0

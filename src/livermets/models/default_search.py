@@ -255,6 +255,16 @@ class DefaultSearchClassifier(ClassifierMixin, BaseEstimator):
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
 
+def search_choice(pipeline: Any) -> dict[str, Any] | None:
+    """What a fitted default search used and why (None for any other fitted pipeline)."""
+    final = pipeline.steps[-1][1] if hasattr(pipeline, "steps") else pipeline
+    if not isinstance(final, DefaultSearchClassifier) or not hasattr(final, "used_"):
+        return None
+    return {"used": final.used_, "reason": final.reason_, "members": list(final.members_),
+            "inner_auc": final.inner_auc_,
+            "candidate_auc": {k: round(v, 4) for k, v in final.candidate_auc_.items()}}
+
+
 DEFAULT_SEARCH_SPEC = PipelineSpec(name="default_search", scale="none", redundancy=None,
                                    select="none", classifier="default_search")
 

@@ -451,6 +451,7 @@ class FoldOutcome:
     params: dict[str, Any]
     inner_auc: float
     members: list[dict[str, Any]] = field(default_factory=list)
+    search_choice: dict[str, Any] | None = None  # the default search's ensemble / fallback
 
 
 def fold_seed(spec: PipelineSpec, fold: Fold, seed: int) -> int:
@@ -489,8 +490,10 @@ def run_fold(
     exclude = {"search", "name", "base"}
     params = result.spec.model_dump(mode="json", exclude=exclude)
     members = [m.model_dump(mode="json", exclude=exclude) for m in result.members]
+    from livermets.models.default_search import search_choice
+
     return FoldOutcome(spec.name, fold, prob, result.threshold, result.features, params,
-                       result.inner_auc, members)
+                       result.inner_auc, members, search_choice(result.pipeline))
 
 
 def run_folds(
