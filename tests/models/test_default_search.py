@@ -13,6 +13,7 @@ import pytest
 from livermets.models import FeatureData, Tuning, build_pipeline, fit_spec
 from livermets.models import default_search as ds
 from livermets.models.grouping import fit_pipeline
+from livermets.models.validation import Fold, FoldOutcome, thresholds_table
 
 BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "radmlbench.py"
 
@@ -119,3 +120,17 @@ def test_unknown_candidate_is_refused(bad):
     with pytest.raises(ValueError, match="unknown portfolio candidate"):
         ds.portfolio_entries(bad)
 
+
+
+def test_thresholds_table_says_what_the_search_used_per_fold():
+    fold = Fold(0, 1, np.arange(3), np.arange(3, 5))
+    choice = {"used": "fallback", "reason": "few events: 6 < 10 in the rarest class",
+              "members": ["rf500", "lgbm_small"]}
+    outcomes = [FoldOutcome("default_search", fold, np.zeros((2, 2)), 0.4, [], {}, 0.7, [],
+                            choice),
+                FoldOutcome("lr", fold, np.zeros((2, 2)), 0.5, ["a"], {}, 0.6)]
+    table = thresholds_table(outcomes)
+    assert table["search_used"].tolist() == ["fallback", ""]
+    assert table["search_members"].tolist() == ["rf500+lgbm_small", ""]
+    assert table["search_reason"].iloc[0] == choice["reason"]
+    assert "search_used" not in thresholds_table(outcomes[1:]).columns

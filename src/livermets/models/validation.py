@@ -588,9 +588,17 @@ def predictions_table(outcomes: Sequence[FoldOutcome], data: FeatureData) -> pd.
 
 
 def thresholds_table(outcomes: Sequence[FoldOutcome]) -> pd.DataFrame:
-    """Per model, repeat and fold: the Youden cut-off chosen on training rows and inner AUC."""
-    return pd.DataFrame([
+    """Per model, repeat and fold: the Youden cut-off chosen on training rows and inner AUC;
+    with a default search among the models, also what it used (``search_used``: ensemble or
+    fallback), why and its members (empty for the other models)."""
+    table = pd.DataFrame([
         {"model": o.model, "repeat": o.fold.repeat, "fold": o.fold.fold, "split": o.fold.split,
          "threshold": o.threshold, "inner_auc": o.inner_auc, "n_features": len(o.features)}
         for o in outcomes
     ])
+    if any(o.search_choice for o in outcomes):
+        choices = [o.search_choice or {} for o in outcomes]
+        table["search_used"] = [c.get("used", "") for c in choices]
+        table["search_reason"] = [c.get("reason", "") for c in choices]
+        table["search_members"] = ["+".join(c.get("members", [])) for c in choices]
+    return table
