@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from livermets.errors import ConfigError
 from livermets.models import FeatureData, Tuning, build_pipeline, fit_spec
 from livermets.models import default_search as ds
 from livermets.models.grouping import fit_pipeline
@@ -134,3 +135,9 @@ def test_thresholds_table_says_what_the_search_used_per_fold():
     assert table["search_members"].tolist() == ["rf500+lgbm_small", ""]
     assert table["search_reason"].iloc[0] == choice["reason"]
     assert "search_used" not in thresholds_table(outcomes[1:]).columns
+
+
+def test_a_resampler_in_front_of_the_search_is_refused():
+    spec = ds.DEFAULT_SEARCH_SPEC.model_copy(update={"resample": "smote"})
+    with pytest.raises(ConfigError, match="takes no resampler"):
+        build_pipeline(spec)
