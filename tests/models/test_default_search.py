@@ -141,3 +141,16 @@ def test_a_resampler_in_front_of_the_search_is_refused():
     spec = ds.DEFAULT_SEARCH_SPEC.model_copy(update={"resample": "smote"})
     with pytest.raises(ConfigError, match="takes no resampler"):
         build_pipeline(spec)
+
+
+def test_tuning_trials_do_not_repeat_the_search(monkeypatch):
+    calls = []
+    real = ds.portfolio_oof
+    monkeypatch.setattr(ds, "portfolio_oof", lambda *a, **k: calls.append(1) or real(*a, **k))
+    rng = np.random.default_rng(3)
+    X = pd.DataFrame(rng.normal(size=(40, 4)), columns=list("abcd"))
+    y = (X["a"] > 0).to_numpy(dtype=int)
+    data = FeatureData(X, y, [0, 1], np.array([f"P{i}" for i in range(40)]))
+    result = fit_spec(ds.DEFAULT_SEARCH_SPEC, data, Tuning(trials=5, ensemble=2), seed=0)
+    assert calls == [1] and result.members == []
+    assert ds.search_choice(result.pipeline) is not None

@@ -384,9 +384,12 @@ SELF_VALIDATING = ("default_search",)
 
 
 def self_validating(spec: PipelineSpec) -> bool:
-    """Whether an untuned ``spec``'s classifier makes its own patient-grouped inner folds and
-    keeps their out-of-fold probabilities (``oof_``), so no outer inner-fold loop is needed."""
-    return spec.inputs == "radiomics" and spec.classifier in SELF_VALIDATING
+    """Whether ``spec``'s classifier makes its own patient-grouped inner folds and keeps their
+    out-of-fold probabilities (``oof_``), with nothing else to search: it is fitted once, with
+    no Optuna trials (they would repeat the same search) and no inner-fold loop around it."""
+    steps = spec.search
+    return (spec.inputs == "radiomics" and spec.classifier in SELF_VALIDATING
+            and not (steps.scale or steps.select or steps.resample or steps.classifier))
 
 
 def fit_spec(spec: PipelineSpec, data: FeatureData, tuning: Tuning, seed: int) -> FitResult:
@@ -394,14 +397,14 @@ def fit_spec(spec: PipelineSpec, data: FeatureData, tuning: Tuning, seed: int) -
 
     With ``tuning.ensemble`` > 1 (radiomics models) the best configurations are each refitted on
     all rows and averaged, and the cut-off is taken on their averaged inner OOF probabilities.
-    A self-validating classifier (``default_search``) untuned is fitted once: its own grouped
-    inner folds give the OOF probabilities for the cut-off.
+    A self-validating classifier (``default_search``) is fitted once, tuned or not: its own
+    grouped inner folds give the OOF probabilities for the cut-off.
     """
     check_outcome(spec, data)
     fitted = None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        if tuning.trials > 0:
+        if tuning.trials > 0 and not self_validating(spec):
             top = tuning.ensemble if spec.inputs == "radiomics" else 1
             candidates, _ = search(spec, data, tuning, seed, top)
         elif self_validating(spec):  # the classifier's own grouped inner folds give the OOF
