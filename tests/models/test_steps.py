@@ -23,8 +23,9 @@ from livermets.models import (
 )
 from tests.models.conftest import make_data
 
-EXPECTED_CLASSIFIERS = ["xgboost", "random_forest", "linear_svm", "rbf_svm", "knn", "logistic",
-                        "naive_bayes", "decision_tree", "lightgbm", "clinical_logit"]
+EXPECTED_CLASSIFIERS = ["xgboost", "random_forest", "extra_trees", "linear_svm", "rbf_svm", "knn",
+                        "logistic", "naive_bayes", "decision_tree", "lightgbm", "clinical_logit",
+                        "default_search"]
 
 
 def test_registries_hold_every_named_step():
@@ -38,7 +39,8 @@ def test_unknown_name_lists_the_choices():
         CLASSIFIERS.get("xgb")
 
 
-@pytest.mark.parametrize("classifier", [c for c in EXPECTED_CLASSIFIERS if c != "clinical_logit"])
+@pytest.mark.parametrize("classifier", [c for c in EXPECTED_CLASSIFIERS
+                                        if c not in {"clinical_logit", "default_search"}])
 def test_every_classifier_learns_a_planted_signal(classifier):
     data = make_data(n_patients=60, effect=2.5)
     spec = PipelineSpec(name="m", classifier=classifier, select="anova",

@@ -3,6 +3,12 @@ clinical and combined logistic models, nomograms, explanations and frozen models
 
 from livermets.models.aggregate import AGGREGATORS, aggregate_patients
 from livermets.models.clinical import ClinicalLogit, CombinedModel, rad_score, univariable_table
+from livermets.models.default_search import (
+    DEFAULT_SEARCH_SPEC,
+    PORTFOLIO,
+    DefaultSearchClassifier,
+    search_choice,
+)
 from livermets.models.ensemble import SoftVotingEnsemble
 from livermets.models.frozen import FrozenModel, load_model, predict_table, save_model
 from livermets.models.grouping import GroupedCalibratedClassifier, fit_pipeline, grouped_splits
@@ -42,8 +48,10 @@ from livermets.models.validation import (
 __all__ = [
     "AGGREGATORS",
     "CLASSIFIERS",
+    "DEFAULT_SEARCH_SPEC",
     "IMPUTERS",
     "MRMR",
+    "PORTFOLIO",
     "RESAMPLERS",
     "SCALERS",
     "SELECTORS",
@@ -51,6 +59,7 @@ __all__ = [
     "ClinicalLogit",
     "CombinedModel",
     "CorrelationFilter",
+    "DefaultSearchClassifier",
     "FeatureData",
     "Fold",
     "FrozenModel",
@@ -81,6 +90,7 @@ __all__ = [
     "rad_score",
     "run_folds",
     "save_model",
+    "search_choice",
     "selected_features",
     "thresholds_table",
     "univariable_table",

@@ -9,6 +9,7 @@ import numpy as np
 from imblearn.pipeline import Pipeline
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from livermets.errors import ConfigError
 from livermets.models.registry import Registry
 from livermets.models.steps import CLASSIFIERS, IMPUTERS, RESAMPLERS, SCALERS, SELECTORS
 from livermets.models.transformers import CorrelationFilter
@@ -249,6 +250,9 @@ class PipelineSpec(BaseModel):
         return _check_name(CLASSIFIERS, v)
 
 
+SELF_RESAMPLING_FREE = ("default_search",)  # classifiers that refuse a resampler
+
+
 def build_pipeline(
     spec: PipelineSpec, seed: int = 0, clinical_columns: tuple[str, ...] = ()
 ) -> Pipeline:
@@ -277,6 +281,9 @@ def build_pipeline(
         steps.append(("select", selector))
     resampler = RESAMPLERS.create(spec.resample, seed=seed, **spec.resample_params)
     classifier = CLASSIFIERS.create(spec.classifier, seed=seed, **spec.classifier_params)
+    if resampler is not None and spec.classifier in SELF_RESAMPLING_FREE:
+        raise ConfigError(f"model {spec.name!r}: classifier {spec.classifier!r} fits its own "
+                          "candidate pipelines and takes no resampler; use resample: none")
     if resampler is not None and getattr(classifier, "uses_groups", False):
         # a classifier that splits its rows by patient (calibrated SVM) resamples inside its
         # inner folds: resampled rows belong to no patient and must not be calibrated on

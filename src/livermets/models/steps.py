@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from sklearn.base import BaseEstimator
-from sklearn.ensemble import RandomForestClassifier
+from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.naive_bayes import GaussianNB
@@ -175,6 +175,13 @@ def _random_forest(seed: int = 0, **params: Any) -> BaseEstimator:
     return RandomForestClassifier(**settings, random_state=seed, n_jobs=1)
 
 
+@CLASSIFIERS.register("extra_trees", space=_rf_space)
+def _extra_trees(seed: int = 0, **params: Any) -> BaseEstimator:
+    """Extremely randomised trees."""
+    settings = {"n_estimators": 500, **params}
+    return ExtraTreesClassifier(**settings, random_state=seed, n_jobs=1)
+
+
 def _svm_calibrated(svc: SVC, seed: int) -> BaseEstimator:
     """Platt-scaled probabilities from 3 seeded inner folds of the training data, grouped by
     patient (the pipeline's resampler, if any, runs inside those folds)."""
@@ -282,3 +289,13 @@ def _clinical_logit(
     from livermets.models.clinical import ClinicalLogit
 
     return ClinicalLogit(selection=selection, p_threshold=p_threshold, seed=seed, method=method)
+
+
+@CLASSIFIERS.register("default_search")
+def _default_search(seed: int = 0, **params: Any) -> BaseEstimator:
+    """The default search: a portfolio of tree, boosting, linear and kernel pipelines on
+    patient-grouped inner folds, averaged across families, robust fallback
+    (``livermets.models.default_search``)."""
+    from livermets.models.default_search import DefaultSearchClassifier
+
+    return DefaultSearchClassifier(seed=seed, **params)

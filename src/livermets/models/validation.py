@@ -380,18 +380,38 @@ def check_outcome(spec: PipelineSpec, data: FeatureData) -> None:
         )
 
 
+SELF_VALIDATING = ("default_search",)
+
+
+def self_validating(spec: PipelineSpec) -> bool:
+    """Whether ``spec``'s classifier makes its own patient-grouped inner folds and keeps their
+    out-of-fold probabilities (``oof_``), with nothing else to search: it is fitted once, with
+    no Optuna trials (they would repeat the same search) and no inner-fold loop around it."""
+    steps = spec.search
+    return (spec.inputs == "radiomics" and spec.classifier in SELF_VALIDATING
+            and not (steps.scale or steps.select or steps.resample or steps.classifier))
+
+
 def fit_spec(spec: PipelineSpec, data: FeatureData, tuning: Tuning, seed: int) -> FitResult:
     """Tune (if asked) on inner folds, pick the Youden cut-off on inner OOF, refit on all rows.
 
     With ``tuning.ensemble`` > 1 (radiomics models) the best configurations are each refitted on
     all rows and averaged, and the cut-off is taken on their averaged inner OOF probabilities.
+    A self-validating classifier (``default_search``) is fitted once, tuned or not: its own
+    grouped inner folds give the OOF probabilities for the cut-off.
     """
     check_outcome(spec, data)
+    fitted = None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        if tuning.trials > 0:
+        if tuning.trials > 0 and not self_validating(spec):
             top = tuning.ensemble if spec.inputs == "radiomics" else 1
             candidates, _ = search(spec, data, tuning, seed, top)
+        elif self_validating(spec):  # the classifier's own grouped inner folds give the OOF
+            fitted = build_pipeline(spec, seed, tuple(data.clinical_columns))
+            fit_pipeline(fitted, data.X[data.columns_for(spec)], data.y, data.patient_id)
+            oof = fitted.steps[-1][1].oof_
+            candidates = [Candidate(spec, oof, _auc(data.y, oof, len(data.classes)), -1)]
         elif uses_inner_folds(data, tuning):
             oof = inner_oof(spec, data, seed, tuning.inner_folds)
             candidates = [Candidate(spec, oof, _auc(data.y, oof, len(data.classes)), -1)]
@@ -401,7 +421,9 @@ def fit_spec(spec: PipelineSpec, data: FeatureData, tuning: Tuning, seed: int) -
         chosen = candidates[0].spec
         columns = data.columns_for(chosen)
         clinical = tuple(data.clinical_columns)
-        if len(candidates) == 1:
+        if fitted is not None:
+            oof, pipeline = candidates[0].oof, fitted
+        elif len(candidates) == 1:
             oof = candidates[0].oof
             pipeline = build_pipeline(chosen, seed, clinical)
             fit_pipeline(pipeline, data.X[columns], data.y, data.patient_id)
@@ -432,6 +454,7 @@ class FoldOutcome:
     params: dict[str, Any]
     inner_auc: float
     members: list[dict[str, Any]] = field(default_factory=list)
+    search_choice: dict[str, Any] | None = None  # the default search's ensemble / fallback
 
 
 def fold_seed(spec: PipelineSpec, fold: Fold, seed: int) -> int:
@@ -470,8 +493,10 @@ def run_fold(
     exclude = {"search", "name", "base"}
     params = result.spec.model_dump(mode="json", exclude=exclude)
     members = [m.model_dump(mode="json", exclude=exclude) for m in result.members]
+    from livermets.models.default_search import search_choice
+
     return FoldOutcome(spec.name, fold, prob, result.threshold, result.features, params,
-                       result.inner_auc, members)
+                       result.inner_auc, members, search_choice(result.pipeline))
 
 
 def run_folds(
@@ -574,9 +599,17 @@ def predictions_table(outcomes: Sequence[FoldOutcome], data: FeatureData) -> pd.
 
 
 def thresholds_table(outcomes: Sequence[FoldOutcome]) -> pd.DataFrame:
-    """Per model, repeat and fold: the Youden cut-off chosen on training rows and inner AUC."""
-    return pd.DataFrame([
+    """Per model, repeat and fold: the Youden cut-off chosen on training rows and inner AUC;
+    with a default search among the models, also what it used (``search_used``: ensemble or
+    fallback), why and its members (empty for the other models)."""
+    table = pd.DataFrame([
         {"model": o.model, "repeat": o.fold.repeat, "fold": o.fold.fold, "split": o.fold.split,
          "threshold": o.threshold, "inner_auc": o.inner_auc, "n_features": len(o.features)}
         for o in outcomes
     ])
+    if any(o.search_choice for o in outcomes):
+        choices = [o.search_choice or {} for o in outcomes]
+        table["search_used"] = [c.get("used", "") for c in choices]
+        table["search_reason"] = [c.get("reason", "") for c in choices]
+        table["search_members"] = ["+".join(c.get("members", [])) for c in choices]
+    return table
