@@ -386,3 +386,30 @@ def test_report_study_refuses_a_folder_that_is_not_a_finished_study(finished, tm
     (changed / "study.json").write_text(json.dumps(record))
     result = CliRunner().invoke(main_app, ["report", "study", str(changed)])
     assert result.exit_code == 2 and "has changed since the study was run" in result.output
+
+
+def test_report_sections_come_from_one_registry_in_order(finished, tmp_path, monkeypatch):
+    """Sections are registered once (name, title, order); a new one is drawn in its place."""
+    from livermets.report.sections import STUDY_SECTIONS, register_study_section, study_sections
+    from livermets.report.study import write_study_report
+    from livermets.study.load import load_study
+
+    keys = [s.key for s in study_sections()]
+    assert keys[:4] == ["study-flow", "study-patients", "models", "models-deep"]
+    assert keys[-2:] == ["multiphase-design", "multiphase"] and len(set(keys)) == len(keys)
+    with pytest.raises(ValueError, match="registered twice"):
+        register_study_section("models", "again", 1, lambda s, r: None, lambda r: True)
+    monkeypatch.delitem(STUDY_SECTIONS.entries, "toy-extra", raising=False)
+    register_study_section("toy-extra", "Extra", 395,
+                           lambda section, r: section.text(f"{len(r.data.y)} cases"),
+                           lambda r: True)
+    try:
+        folder, _ = finished
+        html = write_study_report(load_study(folder / "out"),
+                                  tmp_path / "report.html").read_text()
+    finally:
+        del STUDY_SECTIONS.entries["toy-extra"]
+    order = _sections(html)
+    assert order.index("toy-extra") == order.index("study-patients") + 1
+    assert order.index("toy-extra") + 1 == order.index("models")
+    assert "<p>45 cases</p>" in html

@@ -3,24 +3,16 @@ models refit on CNN embeddings (read from ``OUT/deep/NAME/``, so no torch is imp
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
 import pandas as pd
 
-from livermets.report.document import Report
+from livermets.report.document import Section
+from livermets.study.runner import StudyResult
 
-ORDER = 400  # with the model table (sections of equal order keep the order they were added in)
 
-
-def add_deep_sections(report: Report, result: Any, out: str | Path) -> Report:
-    """Add the ``models-deep`` section when the study has ``deep:`` models."""
-    specs = list(getattr(result.config, "deep", None) or [])
-    if not specs:
-        return report
-    section = report.section("models-deep", "Deep models: Grad-CAM and embeddings", ORDER)
-    for spec in specs:
-        folder = Path(out) / "deep" / spec.name
+def draw_deep(section: Section, result: StudyResult) -> None:
+    """The ``models-deep`` section of a study with ``deep:`` models (read from ``OUT/deep``)."""
+    for spec in result.config.deep:
+        folder = result.out / "deep" / spec.name
         png, table = folder / "gradcam.png", folder / "gradcam.csv"
         if png.is_file():
             section.figure(
@@ -44,4 +36,3 @@ def add_deep_sections(report: Report, result: Any, out: str | Path) -> Report:
                 "training patients only, so no test lesion shaped its own features; the training "
                 "rows' embeddings come from a CNN that saw them, so its inner cut-off may be "
                 "optimistic. Its AUC is in the model table; no frozen model is saved for it.")
-    return report

@@ -7,9 +7,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from livermets.report.document import Report, figure_png
-
-ORDER = 389  # just before Table 1 of the patients
+from livermets.report.document import Section, figure_png
+from livermets.study.runner import StudyResult
 
 
 def flow_table(result: Any) -> pd.DataFrame:
@@ -77,11 +76,10 @@ def flow_figure(table: pd.DataFrame, unit: str) -> bytes:
     return figure_png(fig)
 
 
-def add_flow_section(report: Report, result: Any) -> None:
+def draw_flow(section: Section, result: StudyResult) -> None:
     """The flow table and diagram of the study's patients and cases."""
     table = flow_table(result)
     unit = "lesions" if result.config.data.level == "lesion" else "cases"
-    section = report.section("study-flow", "Patient flow", ORDER)
     section.figure(flow_figure(table, unit), f"Patients and {unit} from the cohort to each "
                    "split of the validation design.")
     section.table(table, f"Patients and {unit} at each stage.", csv="flow")

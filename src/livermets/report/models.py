@@ -4,7 +4,6 @@ selected features, SHAP summary, size subgroups, clinical models and nomogram.""
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -12,10 +11,10 @@ import pandas as pd
 
 from livermets._extras import available, install_hint
 from livermets.errors import LivermetsError
-from livermets.report.document import Report, Section, figure_png
+from livermets.report.document import Section, figure_png
 from livermets.stats.predictions import averaged
+from livermets.study.runner import StudyResult
 
-ORDER = 400
 SYNTHETIC_NOTE = ("These results come from synthetic data with a known, planted signal; they "
                   "show that the pipeline works and say nothing about clinical accuracy.")
 
@@ -434,34 +433,23 @@ def add_confusion_tables(section: Section, metrics: dict[str, Any], classes: lis
                           "over repeats).", index=True, csv=f"confusion_{model}_{split}")
 
 
-def add_model_sections(report: Report, study_result: Any, out: str | Path) -> Report:
-    """Add the model sections of a finished study run to ``report``; also writes the tables."""
-
-    result = study_result
-    out = Path(out)
+def draw_models(section: Section, result: StudyResult) -> None:
+    """The models section: design, warnings, the rounded model table, DeLong comparisons and
+    confusion matrices."""
     metrics = result.metrics
-    binary = result.data.binary
-    split = _reference_split(result.predictions)
-
-    from livermets.report.flow import add_flow_section
-    from livermets.report.study_patients import add_patient_table
-
-    add_flow_section(report, result)
-    add_patient_table(report, result)
-    models = report.section("models", "Models", ORDER)
-    if result.config.synthetic or report.synthetic:
-        models.note(SYNTHETIC_NOTE)
+    if result.config.synthetic:
+        section.note(SYNTHETIC_NOTE)
     v = result.config.validation
     three_way = metrics.get("three_way")
     if three_way:
         counts = "; ".join(f"{role} {m['n_patients']} patients ({m['n_cases']} cases)"
                            for role, m in three_way["splits"].items())
-        models.text(f"Design: three_way hold-out from the column "
-                    f"{three_way['split_column']!r}: {counts}. Rule: {three_way['rule']}"
-                    + (f" Optuna TPE with {v.tuning.trials} trials scored on the validation "
-                       "rows." if v.tuning.trials else ""))
+        section.text(f"Design: three_way hold-out from the column "
+                     f"{three_way['split_column']!r}: {counts}. Rule: {three_way['rule']}"
+                     + (f" Optuna TPE with {v.tuning.trials} trials scored on the validation "
+                        "rows." if v.tuning.trials else ""))
     else:
-        models.text(
+        section.text(
             f"Design: {v.design}; {v.folds} folds x {v.repeats} repeats grouped by patient "
             f"(all lesions of a patient on one side of every split)"
             + (f", Optuna TPE with {v.tuning.trials} trials on {v.tuning.inner_folds} inner folds"
@@ -471,67 +459,69 @@ def add_model_sections(report: Report, study_result: Any, out: str | Path) -> Re
         )
     for entry in metrics["models"].values():
         for line in entry.get("warnings", []):
-            models.note(f"Warning: {line}")
+            section.note(f"Warning: {line}")
     table = model_table(metrics)  # the rounded summary (also tables/models.csv, metrics.json)
-    models.table(table, "Discrimination per model and split: AUC with DeLong and bootstrap CIs "
-                 "(probabilities averaged over repeats), operating point at the training "
-                 "Youden cut-off with Wilson CIs.", csv="models")
+    section.table(table, "Discrimination per model and split: AUC with DeLong and bootstrap CIs "
+                  "(probabilities averaged over repeats), operating point at the training "
+                  "Youden cut-off with Wilson CIs.", csv="models")
     if metrics.get("comparisons"):
         comp = pd.DataFrame(metrics["comparisons"])
-        models.table(comp.round(4), "Paired DeLong comparisons of AUCs, Holm-adjusted p.",
-                     csv="comparisons", full=comp)
-    add_confusion_tables(models, metrics, [str(c) for c in result.data.classes])
-    if getattr(result.config, "deep", None):
-        from livermets.report.deep import add_deep_sections
+        section.table(comp.round(4), "Paired DeLong comparisons of AUCs, Holm-adjusted p.",
+                      csv="comparisons", full=comp)
+    add_confusion_tables(section, metrics, [str(c) for c in result.data.classes])
 
-        add_deep_sections(report, result, out)
 
-    if binary:
-        roc = report.section("models-roc", "ROC curves", ORDER + 1)
-        roc.figure(roc_figure(result, split), f"ROC curves ({split}) with pointwise bootstrap "
+def draw_roc(section: Section, result: StudyResult) -> None:
+    """ROC curves of every model on the reference split."""
+    split = _reference_split(result.predictions)
+    section.figure(roc_figure(result, split), f"ROC curves ({split}) with pointwise bootstrap "
                    "95% bands; legend: AUC with DeLong 95% CI.")
-        calibration_section(report.section("models-calibration", "Calibration", ORDER + 2),
-                            result, split)
-        dca = report.section("models-dca", "Decision curves", ORDER + 3)
-        png, net_benefit = dca_figure(result, split)
-        dca.figure(png, f"Net benefit ({split} predictions).")
-        shown = net_benefit[np.isin(net_benefit["threshold"], [0.1, 0.2, 0.3, 0.4, 0.5])]
-        dca.table(shown.round(3), f"Net benefit at chosen thresholds ({split}); every threshold "
+
+
+def draw_calibration(section: Section, result: StudyResult) -> None:
+    """Calibration on the reference split."""
+    calibration_section(section, result, _reference_split(result.predictions))
+
+
+def draw_dca(section: Section, result: StudyResult) -> None:
+    """Decision curves on the reference split, with the net benefit at chosen thresholds."""
+    split = _reference_split(result.predictions)
+    png, net_benefit = dca_figure(result, split)
+    section.figure(png, f"Net benefit ({split} predictions).")
+    shown = net_benefit[np.isin(net_benefit["threshold"], [0.1, 0.2, 0.3, 0.4, 0.5])]
+    section.table(shown.round(3), f"Net benefit at chosen thresholds ({split}); every threshold "
                   f"from 0.05 to 0.95 in tables/decision_curve_{split}.csv.",
                   csv=f"decision_curve_{split}", full=net_benefit)
 
-    features = report.section("models-features", "Selected features", ORDER + 4)
-    selected = selected_feature_table(result)
-    features.table(selected, "Features kept by each final model (up to 20) and how often "
-                   "each was kept across the outer CV folds (stability).",
-                   csv="selected_features")
+
+def draw_features(section: Section, result: StudyResult) -> None:
+    """Selected features with their stability, and the features through each pipeline."""
+    section.table(selected_feature_table(result), "Features kept by each final model (up to 20) "
+                  "and how often each was kept across the outer CV folds (stability).",
+                  csv="selected_features")
     flow = feature_count_table(result)
     if not flow.empty:
-        features.table(flow, "Features through each final model's pipeline (development data; "
-                       "empty: the model has no such step).", csv="feature_counts")
+        section.table(flow, "Features through each final model's pipeline (development data; "
+                      "empty: the model has no such step).", csv="feature_counts")
 
-    explain = report.section("models-shap", "Explanations", ORDER + 5)
-    shap_section(explain, result, best_model(result))
 
-    sub = subgroup_table(metrics)
-    if not sub.empty:
-        report.section("models-subgroups", "Subgroups", ORDER + 6).table(
-            sub, "Discrimination per subgroup (e.g. lesion size group).", csv="subgroups")
-    pt = patient_table(metrics, result.config.aggregation)
-    if not pt.empty:
-        report.section("models-patients", "Patient level", ORDER + 7).table(
-            pt, "Patient-level AUC of lesion predictions aggregated per patient "
-            f"({result.config.aggregation}); "
-            + ("a patient is positive if any lesion is." if binary else
-               "per-class probabilities aggregated and renormalised; a patient whose lesions "
-               "have different classes has no single class and is left out."))
-    if result.config.clinical is not None and binary:
-        clinical_section(report.section("models-clinical", "Clinical and combined models",
-                                        ORDER + 8), result)
-    if result.config.survival is not None:
-        from livermets.report.survival import survival_section
-        from livermets.study.survival import survival_analysis
+def draw_shap(section: Section, result: StudyResult) -> None:
+    """SHAP and permutation importance of the best radiomics model."""
+    shap_section(section, result, best_model(result))
 
-        survival_section(report.section("models-survival", "Survival", ORDER + 9),
-                         survival_analysis(result), result.config.data.time_column)
-    return report
+
+def draw_subgroups(section: Section, result: StudyResult) -> None:
+    """Discrimination per subgroup."""
+    section.table(subgroup_table(result.metrics),
+                  "Discrimination per subgroup (e.g. lesion size group).", csv="subgroups")
+
+
+def draw_patient_level(section: Section, result: StudyResult) -> None:
+    """Patient-level AUC of aggregated lesion predictions."""
+    method = result.config.aggregation
+    section.table(patient_table(result.metrics, method),
+                  "Patient-level AUC of lesion predictions aggregated per patient "
+                  f"({method}); "
+                  + ("a patient is positive if any lesion is." if result.data.binary else
+                     "per-class probabilities aggregated and renormalised; a patient whose "
+                     "lesions have different classes has no single class and is left out."))

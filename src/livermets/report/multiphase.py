@@ -11,7 +11,7 @@ import pandas as pd
 
 from livermets.deep.multiphase.evaluate import ALL, MultiphaseEvaluation
 from livermets.deep.multiphase.workflow import WorkflowResult
-from livermets.report.document import Report, figure_png
+from livermets.report.document import Report, Section, figure_png
 from livermets.report.segmentation import _fmt_ci
 
 ORDER = 420
@@ -157,12 +157,18 @@ def add_multiphase_sections(
 ) -> None:
     """Add the multi-phase diagnosis section (one cohort, or several by name) to ``report``."""
     cohorts = _cohorts(evaluation)
-    if not cohorts:
-        return
+    if cohorts:
+        draw_multiphase(report.section("multiphase", "Multi-phase lesion diagnosis",
+                                       order=ORDER), cohorts, synthetic=synthetic or
+                        report.synthetic)
+
+
+def draw_multiphase(section: Section, cohorts: dict[str, MultiphaseEvaluation], *,
+                    synthetic: bool) -> None:
+    """The multi-phase diagnosis section of evaluated cohorts (by name)."""
     first = next(iter(cohorts.values()))
     level = f"{first.level:.0%}"
-    section = report.section("multiphase", "Multi-phase lesion diagnosis", order=ORDER)
-    if synthetic or report.synthetic:
+    if synthetic:
         section.note(SYNTHETIC_NOTE)
     section.text(
         "Patient-wise: a patient is positive for a class when they have at least one reference "
@@ -202,8 +208,23 @@ def add_multiphase_sections(
 
 def add_workflow_sections(report: Report, result: WorkflowResult, *, synthetic: bool) -> None:
     """Design and headline table, then the evaluation sections of every phase scenario."""
-    section = report.section("multiphase-design", "Multi-phase lesion network: design",
-                             order=410)
+    draw_workflow_design(report.section("multiphase-design", "Multi-phase lesion network: "
+                                        "design", order=410), result)
+    evaluations = workflow_evaluations(result)
+    if evaluations:
+        add_multiphase_sections(report, evaluations, synthetic=synthetic)
+
+
+def workflow_evaluations(result: WorkflowResult) -> dict[str, MultiphaseEvaluation]:
+    """The evaluation of every cohort and phase scenario, by name (e.g. 'internal (all
+    phases)')."""
+    return {f"{cohort} ({scenario})": ev
+            for scenario in dict.fromkeys(r.scenario for r in result.results)
+            for cohort, ev in result.evaluations(scenario).items()}
+
+
+def draw_workflow_design(section: Section, result: WorkflowResult) -> None:
+    """The multi-phase design: patients per role, training, the headline table."""
     counts = result.split.as_table()["role"].value_counts()
     section.text(
         f"Training patients: {counts.get('train', 0)}; internal test: "
@@ -213,11 +234,6 @@ def add_workflow_sections(report: Report, result: WorkflowResult, *, synthetic: 
         "module. The headline table compares all phases with the delayed phase removed at test "
         "time.")
     section.table(result.summary().round(3), caption="Headline numbers (max-inside-liver rule)")
-    evaluations = {f"{cohort} ({scenario})": ev
-                   for scenario in dict.fromkeys(r.scenario for r in result.results)
-                   for cohort, ev in result.evaluations(scenario).items()}
-    if evaluations:
-        add_multiphase_sections(report, evaluations, synthetic=synthetic)
 
 
 def write_workflow_report(result: WorkflowResult, path: str | Path, *, synthetic: bool) -> Path:

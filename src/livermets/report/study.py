@@ -4,34 +4,31 @@ after ``study run``, or read back from the folder by ``livermets.study.load.load
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
 from livermets.report.document import Report
+from livermets.study.runner import StudyResult
 
 
-def study_title(result: Any) -> str:
+def study_title(result: StudyResult) -> str:
     """The report title of a study."""
     return result.config.title or f"livermets study: {result.config.name}"
 
 
-def add_study_sections(report: Report, result: Any) -> dict[str, pd.DataFrame]:
-    """Add the model (and multi-phase) sections of ``result``; returns the report's named
-    tables (ORs, Cox, calibration, decision curves, ...), which the study also puts in
-    metrics.json."""
-    if result.config.models:
-        from livermets.report.models import add_model_sections
+def add_study_sections(report: Report, result: StudyResult) -> dict[str, pd.DataFrame]:
+    """Draw every registered study section (``report.sections``) that applies to ``result``,
+    in order; returns the report's named tables (ORs, Cox, calibration, decision curves, ...),
+    which the study also puts in metrics.json."""
+    from livermets.report.sections import study_sections
 
-        add_model_sections(report, result, result.out)
-    if result.multiphase is not None:
-        from livermets.report.multiphase import add_workflow_sections
-
-        add_workflow_sections(report, result.multiphase, synthetic=result.config.synthetic)
+    for entry in study_sections():
+        if entry.applies(result):
+            entry.draw(report.section(entry.key, entry.title, entry.order), result)
     return report.named_tables()
 
 
-def write_study_report(result: Any, path: str | Path | None = None) -> Path:
+def write_study_report(result: StudyResult, path: str | Path | None = None) -> Path:
     """Write the whole study report (default ``OUT/report.html``) and its ``tables/``."""
     report = Report(study_title(result), result.config.synthetic)
     add_study_sections(report, result)

@@ -6,12 +6,12 @@ from typing import Any
 
 import pandas as pd
 
-from livermets.report.document import Report
+from livermets.report.document import Section
 from livermets.report.table_one import Variable, table_one
+from livermets.study.runner import StudyResult
 
 NAMES = {"cea": "CEA", "ca19_9": "CA19-9", "age": "Age", "sex": "Sex", "t_stage": "T stage",
          "n_stage": "N stage", "bmi": "BMI"}
-ORDER = 390  # before the model sections
 
 
 def patient_frame(result: Any) -> pd.DataFrame:
@@ -44,12 +44,11 @@ def clinical_variables(frame: pd.DataFrame, columns: list[str]) -> list[Variable
     return out
 
 
-def add_patient_table(report: Report, result: Any) -> None:
+def draw_patient_table(section: Section, result: StudyResult) -> None:
     """The study's Table 1: by class, and by split when there are several splits."""
     frame = patient_frame(result)
     clinical = [c for c in frame.columns if c not in ("patient_id", "class", "split")]
     variables = [Variable("class", "Class", "categorical"), *clinical_variables(frame, clinical)]
-    section = report.section("study-patients", "Patients", ORDER)
     mixed = int((frame["class"] == "mixed").sum())
     section.text(f"{len(frame)} patients; classes {', '.join(map(str, result.data.classes))}"
                  + (f" ({mixed} with lesions of different classes: 'mixed')" if mixed else "")
