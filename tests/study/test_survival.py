@@ -32,15 +32,15 @@ def test_cox_risk_groups_on_development_and_external_centre(tmp_path):
         explain={"shap": False, "permutation": False})
     result = run_study(config, tmp_path / "out")
     analysis = survival_analysis(result)
-    assert list(analysis["cox"].index) == ["cea", "rad_score"]
-    assert analysis["cox"].loc["cea", "hr"] > 1
-    dev = analysis["frame"][analysis["frame"]["split"] == "cv"]
+    assert list(analysis.cox.index) == ["cea", "rad_score"]
+    assert analysis.cox.loc["cea", "hr"] > 1
+    dev = analysis.frame[analysis.frame["split"] == "cv"]
     assert (dev["risk"] == "high").sum() == (dev["risk"] == "low").sum()  # median cut-off
-    assert set(analysis["splits"]) == {"cv", "external"}
-    assert analysis["splits"]["cv"]["c_index"] > 0.6
-    assert 0 <= analysis["splits"]["external"]["logrank"]["p"] <= 1
+    assert set(analysis.splits) == {"cv", "external"}
+    assert analysis.splits["cv"]["c_index"] > 0.6
+    assert 0 <= analysis.splits["external"]["logrank"]["p"] <= 1
     cox = pd.read_csv(tmp_path / "out" / "tables" / "cox.csv").set_index("covariate")
-    np.testing.assert_allclose(cox["hr"], analysis["cox"]["hr"], rtol=1e-12)
+    np.testing.assert_allclose(cox["hr"], analysis.cox["hr"], rtol=1e-12)
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert [r["covariate"] for r in metrics["tables"]["cox"]] == ["cea", "rad_score"]
     assert {"c_index_models", "numbers_at_risk", "cox_discrimination"} <= set(metrics["tables"])
@@ -53,12 +53,12 @@ def test_cox_risk_groups_on_development_and_external_centre(tmp_path):
     from livermets.stats.predictions import averaged
     from livermets.study.survival import model_c_index
 
-    table = model_c_index(result, analysis["frame"])
-    pd.testing.assert_frame_equal(table, analysis["c_index_models"])
+    table = model_c_index(result, analysis.frame)
+    pd.testing.assert_frame_equal(table, analysis.c_index_models)
     assert set(table["model"]) == set(result.predictions["model"])
     lr = averaged(result.predictions[result.predictions["model"] == "lr"])
     cv = lr[lr["split"] == "cv"].groupby("patient_id")["y_prob"].mean()
-    frame = analysis["frame"].set_index("patient_id").loc[cv.index]
+    frame = analysis.frame.set_index("patient_id").loc[cv.index]
     expected = harrell_c(frame["time"], frame["event"], cv.to_numpy()).c_index
     got = table[(table["model"] == "lr") & (table["split"] == "cv")]["C-index"].item()
     assert got == pytest.approx(expected, abs=1e-12)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pandas as pd
 
@@ -11,7 +9,7 @@ from livermets.report.document import Section, figure_png
 from livermets.study.runner import StudyResult
 
 
-def flow_table(result: Any) -> pd.DataFrame:
+def flow_table(result: StudyResult) -> pd.DataFrame:
     """Stages with their patients and cases (lesions at lesion level)."""
     data = result.data
     rows = []

@@ -71,13 +71,13 @@ def _reference_split(predictions: pd.DataFrame) -> str:
     return next((s for s in ("external", "test", "cv") if s in splits), sorted(splits)[0])
 
 
-def _binary_cases(result: Any, split: str) -> pd.DataFrame:
+def _binary_cases(result: StudyResult, split: str) -> pd.DataFrame:
     avg = averaged(result.predictions[result.predictions["split"] == split])
     avg["truth"] = (avg["y_true"].astype(str) == str(result.data.classes[-1])).astype(int)
     return avg
 
 
-def roc_figure(result: Any, split: str, n_boot: int = 200) -> bytes:
+def roc_figure(result: StudyResult, split: str, n_boot: int = 200) -> bytes:
     """ROC curves of every model, with a pointwise bootstrap 95% band of sensitivity."""
     from livermets.stats import roc_auc, roc_curve
 
@@ -109,7 +109,7 @@ def roc_figure(result: Any, split: str, n_boot: int = 200) -> bytes:
     return figure_png(fig)
 
 
-def calibration_section(section: Section, result: Any, split: str) -> None:
+def calibration_section(section: Section, result: StudyResult, split: str) -> None:
     """Smoothed calibration curves and calibration intercept / slope / Brier per model."""
     from livermets.stats import calibration, smoothed_calibration
 
@@ -156,7 +156,7 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def dca_figure(result: Any, split: str) -> tuple[bytes, pd.DataFrame]:
+def dca_figure(result: StudyResult, split: str) -> tuple[bytes, pd.DataFrame]:
     """Decision curves (net benefit) of every model with treat-all and treat-none: the figure
     and the net benefit table (threshold x strategy)."""
     from livermets.stats import decision_curve
@@ -182,7 +182,7 @@ def dca_figure(result: Any, split: str) -> tuple[bytes, pd.DataFrame]:
     return figure_png(fig), table
 
 
-def selected_feature_table(result: Any, top: int = 20) -> pd.DataFrame:
+def selected_feature_table(result: StudyResult, top: int = 20) -> pd.DataFrame:
     """Features of each final model and how often each was selected across outer CV folds."""
     rows = []
     used, preds = result.fold_features, result.predictions
@@ -199,7 +199,7 @@ def selected_feature_table(result: Any, top: int = 20) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def feature_count_table(result: Any) -> pd.DataFrame:
+def feature_count_table(result: StudyResult) -> pd.DataFrame:
     """Per final model: features in, after the redundancy filter, after selection, used."""
     from livermets.models.pipeline import feature_counts
 
@@ -223,7 +223,7 @@ def feature_count_table(result: Any) -> pd.DataFrame:
                                              convert_boolean=False, convert_floating=False)
 
 
-def best_model(result: Any) -> str:
+def best_model(result: StudyResult) -> str:
     """The radiomics model with the highest CV (three_way: validation; else held-out) AUC."""
     scores = {}
     for name, entry in result.metrics["models"].items():
@@ -236,7 +236,7 @@ def best_model(result: Any) -> str:
     return max(scores, key=lambda k: scores[k]) if scores else next(iter(result.finals))
 
 
-def shap_section(section: Section, result: Any, model: str) -> None:
+def shap_section(section: Section, result: StudyResult, model: str) -> None:
     """SHAP summary (beeswarm) and permutation importance of one final model."""
     from livermets.models.explain import importance_table, shap_values
 
@@ -304,7 +304,7 @@ def patient_table(metrics: dict[str, Any], method: str) -> pd.DataFrame:
 METHOD_WORDS = {"ml": "maximum likelihood", "firth": "Firth's penalised likelihood"}
 
 
-def clinical_section(section: Section, result: Any) -> None:
+def clinical_section(section: Section, result: StudyResult) -> None:
     """Univariable and multivariable odds ratios, and the nomogram of the logistic models."""
     from livermets.models.clinical import clinical_logit_of, univariable_table
     from livermets.models.nomogram import nomogram_figure

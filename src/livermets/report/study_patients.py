@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pandas as pd
 
 from livermets.report.document import Section
@@ -14,7 +12,7 @@ NAMES = {"cea": "CEA", "ca19_9": "CA19-9", "age": "Age", "sex": "Sex", "t_stage"
          "n_stage": "N stage", "bmi": "BMI"}
 
 
-def patient_frame(result: Any) -> pd.DataFrame:
+def patient_frame(result: StudyResult) -> pd.DataFrame:
     """One row per patient: class (``mixed`` when the lesions differ), split, clinical values."""
     data = result.data
     classes = [str(c) for c in data.classes]

@@ -4,7 +4,8 @@ them)."""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -13,8 +14,11 @@ from livermets.errors import ConfigError
 from livermets.models.clinical import rad_score
 from livermets.stats.predictions import averaged
 
+if TYPE_CHECKING:
+    from livermets.study.runner import StudyResult
 
-def _covariates(result: Any) -> list[str]:
+
+def _covariates(result: StudyResult) -> list[str]:
     """Encoded clinical columns for the configured covariates (text variables -> indicators)."""
     out = []
     for name in result.config.survival.covariates:
@@ -28,7 +32,7 @@ def _covariates(result: Any) -> list[str]:
     return out
 
 
-def survival_frame(result: Any) -> pd.DataFrame:
+def survival_frame(result: StudyResult) -> pd.DataFrame:
     """One row per case: time, event, covariates, out-of-sample rad-score and split."""
     data = result.data
     names = [s.name for s in result.specs if s.inputs == "radiomics"]
@@ -46,7 +50,20 @@ def survival_frame(result: Any) -> pd.DataFrame:
     return frame.dropna(subset=["time", "event", "rad_score", *covariates])
 
 
-def survival_analysis(result: Any) -> dict[str, Any]:
+@dataclass(frozen=True)
+class SurvivalAnalysis:
+    """The survival variant's results: Cox table (development fit), risk-group cut-off, per
+    split the cases, events, C-index, log-rank test and Kaplan-Meier curves, the per-case frame,
+    and the C-index of every model's out-of-fold probability."""
+
+    cox: pd.DataFrame
+    cutoff: float
+    splits: dict[str, dict[str, Any]]
+    frame: pd.DataFrame
+    c_index_models: pd.DataFrame
+
+
+def survival_analysis(result: StudyResult) -> SurvivalAnalysis:
     """Cox fit on development cases, linear predictor, risk groups, C-index, log-rank per split."""
     from livermets.stats import cox_model, harrell_c, kaplan_meier, logrank_test
 
@@ -68,11 +85,11 @@ def survival_analysis(result: Any) -> dict[str, Any]:
             entry["logrank"] = logrank_test(g["time"], g["event"], g["risk"]).to_dict()
         entry["km"] = {r: kaplan_meier(gg["time"], gg["event"]) for r, gg in g.groupby("risk")}
         per_split[str(split)] = entry
-    return {"cox": cox, "cutoff": cutoff, "splits": per_split, "frame": frame,
-            "c_index_models": model_c_index(result, frame)}
+    return SurvivalAnalysis(cox=cox, cutoff=cutoff, splits=per_split, frame=frame,
+                            c_index_models=model_c_index(result, frame))
 
 
-def model_c_index(result: Any, frame: pd.DataFrame) -> pd.DataFrame:
+def model_c_index(result: StudyResult, frame: pd.DataFrame) -> pd.DataFrame:
     """C-index (and cases) of each model's averaged out-of-fold probability, per split."""
     from livermets.stats import harrell_c
 
