@@ -102,13 +102,17 @@ def test_deep_model_in_study_and_predict(synth_cohort, tmp_path):
     again = run_study(_config(manifest, features), out)
     assert again.predictions.equals(result.predictions)
 
-    from livermets.deep.demo import add_demo_cnn
+    from livermets.deep.demo import run_demo_cnn
     from livermets.report import Report
+    from livermets.report.deep import draw_demo_cnn
 
     report = Report("t", synthetic=True)
-    table = add_demo_cnn(report, manifest.path, out, seed=0, workers=1, spec={
+    cnn_result = run_demo_cnn(manifest.path, out, seed=0, workers=1, spec={
         "crops": {"size": 24, "max_slices": 2}, "network": {"backbone": "densenet_tiny"},
         "train": {"epochs": 1}})
+    draw_demo_cnn(report.section("deep_cnn", "CNN on lesion crops vs radiomics"), cnn_result)
+    table = cnn_result.table
+    assert cnn_result.n_folds >= 2 and cnn_result.reused_folds == 0
     assert table["model"].tolist()[:2] == ["densenet121_cnn", "logit"]
     assert len(table) == 5  # the CNN against logit, cnn, cnn_clin and logit_on_cnn
     assert table["AUC"].between(0, 1).all() and "DeLong p" in table

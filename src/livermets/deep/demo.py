@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from livermets import __version__
 from livermets._atomic import write_table
 from livermets._cache import dump_cached, load_cached
 from livermets._code import code_fingerprint
+from livermets.deep.config import DeepModelSpec
 from livermets.errors import DataError
 
 DEMO_CNN = {
@@ -64,19 +66,31 @@ def _auc_row(name: str, truth: np.ndarray, score: np.ndarray, positive: str) -> 
             "95% CI (DeLong)": f"{res.ci[0]:.3f}-{res.ci[1]:.3f}", "lesions": len(truth)}
 
 
-def add_demo_cnn(report: Any, manifest: str | Path, out: str | Path, seed: int = 0,
-                 workers: int | None = 1, spec: dict[str, Any] | None = None) -> pd.DataFrame:
-    """Train the demo CNN on the folds of the radiomics study in ``out`` and add a report section.
+@dataclass(frozen=True)
+class DemoCnnResult:
+    """The demo CNN against the radiomics models on the same folds (``report.deep`` draws it)."""
 
-    ``out`` is the folder ``add_demo_models`` wrote (it reads ``splits.parquet`` and
-    ``predictions.parquet`` there); the CNN's predictions go to ``out/deep/``. Returns the
-    AUC table (CNN and radiomics models, pooled cross-validated lesion predictions).
+    spec: DeepModelSpec
+    table: pd.DataFrame  # lesion-level AUC of the CNN and each radiomics model, paired DeLong
+    n_folds: int
+    n_lesions: int
+    fit_seconds: float
+    threads: int
+    reused_folds: int
+    gradcam: Path | None  # the Grad-CAM gallery of the last fold's test lesions
+
+
+def run_demo_cnn(manifest: str | Path, out: str | Path, seed: int = 0,
+                 workers: int | None = 1, spec: dict[str, Any] | None = None) -> DemoCnnResult:
+    """Train the demo CNN on the folds of the radiomics study in ``out``.
+
+    ``out`` is the folder the demo's radiomics study wrote (it reads ``splits.parquet`` and
+    ``predictions.parquet`` there); the CNN's predictions and tables go to ``out/deep/``.
     """
     import torch
 
     from livermets.cohort import load_manifest
     from livermets.deep.aggregate import lesion_probabilities
-    from livermets.deep.config import DeepModelSpec
     from livermets.deep.crops import build_crops
     from livermets.deep.explain import cam_gallery
     from livermets.deep.train import build_model, predict_crops, train_lesion_model
@@ -87,8 +101,8 @@ def add_demo_cnn(report: Any, manifest: str | Path, out: str | Path, seed: int =
     out = Path(out)
     splits_path, pred_path = out / "splits.parquet", out / "predictions.parquet"
     if not splits_path.is_file() or not pred_path.is_file():
-        raise DataError(f"{out} has no splits.parquet / predictions.parquet: run the radiomics "
-                        "study (add_demo_models) into it first.")
+        raise DataError(f"{out} has no splits.parquet / predictions.parquet: run the demo's "
+                        "radiomics study into it first.")
     splits = pd.read_parquet(splits_path)
     radiomics = pd.read_parquet(pred_path)
     radiomics = radiomics[radiomics["split"] == "cv"]
@@ -160,27 +174,12 @@ def add_demo_cnn(report: Any, manifest: str | Path, out: str | Path, seed: int =
         rows.append(row)
     table = pd.DataFrame(rows)
     write_table(table, out / "deep" / "cnn_vs_radiomics.csv")
-    cached_note = (f"; {reused} of {len(folds)} folds were read from the cache of an earlier run"
-                   if reused else "")
-
-    section = report.section("deep_cnn", "CNN on lesion crops vs radiomics", order=410)
-    section.text(
-        f"A {cnn.network.backbone} (MONAI, trained from scratch) on {cnn.crops.size}-pixel "
-        f"axial crops (window W330/L10, up to {cnn.crops.max_slices} slices per lesion, slice "
-        f"probabilities averaged per lesion), {cnn.train.epochs} epochs with early stopping on "
-        "validation AUC of held-out training patients, on exactly the radiomics study's "
-        f"cross-validation folds ({len(frames)} folds; {len(wide)} lesions). AUCs are of pooled "
-        "out-of-fold lesion predictions; the DeLong test is paired on the same lesions. "
-        f"Training and prediction took {fit_seconds:.0f} s on {torch.get_num_threads()} CPU "
-        f"threads{cached_note}. "
-        "These are synthetic data: the numbers check the pipeline and say nothing about clinical "
-        "accuracy.")
-    section.table(table, "Lesion-level AUC: CNN vs radiomics models (synthetic cohort).")
+    gradcam = None
     if last is not None:
         model, te = last
         png = cam_gallery(model, crops.subset(te), y[te], classes,
                           out / "deep" / "gradcam.png", per_group=2)
-        if png.is_file():
-            section.figure(png.read_bytes(), "Grad-CAM of the last fold's CNN on its test "
-                           "lesions: right and wrong predictions per class.")
-    return table
+        gradcam = png if png.is_file() else None
+    return DemoCnnResult(spec=cnn, table=table, n_folds=len(frames), n_lesions=len(wide),
+                         fit_seconds=fit_seconds, threads=torch.get_num_threads(),
+                         reused_folds=reused, gradcam=gradcam)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from livermets.deep.demo import DemoCnnResult
 from livermets.report.document import Section
 from livermets.study.runner import StudyResult
 
@@ -36,3 +37,25 @@ def draw_deep(section: Section, result: StudyResult) -> None:
                 "training patients only, so no test lesion shaped its own features; the training "
                 "rows' embeddings come from a CNN that saw them, so its inner cut-off may be "
                 "optimistic. Its AUC is in the model table; no frozen model is saved for it.")
+
+
+def draw_demo_cnn(section: Section, result: DemoCnnResult) -> None:
+    """The demo's CNN on lesion crops against the radiomics models (same folds)."""
+    cnn = result.spec
+    cached = (f"; {result.reused_folds} of {result.n_folds} folds were read from the cache of "
+              "an earlier run" if result.reused_folds else "")
+    section.text(
+        f"A {cnn.network.backbone} (MONAI, trained from scratch) on {cnn.crops.size}-pixel "
+        f"axial crops (window W330/L10, up to {cnn.crops.max_slices} slices per lesion, slice "
+        f"probabilities averaged per lesion), {cnn.train.epochs} epochs with early stopping on "
+        "validation AUC of held-out training patients, on exactly the radiomics study's "
+        f"cross-validation folds ({result.n_folds} folds; {result.n_lesions} lesions). AUCs are "
+        "of pooled out-of-fold lesion predictions; the DeLong test is paired on the same "
+        f"lesions. Training and prediction took {result.fit_seconds:.0f} s on {result.threads} "
+        f"CPU threads{cached}. "
+        "These are synthetic data: the numbers check the pipeline and say nothing about clinical "
+        "accuracy.")
+    section.table(result.table, "Lesion-level AUC: CNN vs radiomics models (synthetic cohort).")
+    if result.gradcam is not None:
+        section.figure(result.gradcam.read_bytes(), "Grad-CAM of the last fold's CNN on its test "
+                       "lesions: right and wrong predictions per class.")

@@ -4,15 +4,17 @@ per-class AUCs, lesion detection and classification, Dice, and per-class ROC cur
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from livermets.deep.multiphase.evaluate import ALL, MultiphaseEvaluation
-from livermets.deep.multiphase.workflow import WorkflowResult
 from livermets.report.document import Report, Section, figure_png
 from livermets.report.segmentation import _fmt_ci
+
+if TYPE_CHECKING:  # the workflow module imports torch; the report only reads its results
+    from livermets.deep.multiphase.workflow import WorkflowResult
 
 ORDER = 420
 PRIMARY_RULE = "max_in_liver"
