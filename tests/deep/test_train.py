@@ -205,5 +205,21 @@ def test_a_step_with_a_nan_gradient_is_skipped_not_taken(crops_2d, monkeypatch, 
 def test_training_whose_every_step_is_non_finite_stops_with_advice(crops_2d, monkeypatch):
     sub = crops_2d.subset(np.arange(40))
     _nan_gradients(monkeypatch, set(range(100)))
-    with pytest.raises(ConfigError, match=r"train\.precision: fp32"):
-        train_lesion_model(sub, _labels(sub), CLASSES, _spec(epochs=1, precision="fp32"), seed=0)
+    with pytest.raises(ConfigError, match=r"also in float32: set a lower train\.lr"):
+        train_lesion_model(sub, _labels(sub), CLASSES, _spec(epochs=1, precision="bf16"), seed=0)
+
+
+def test_a_bf16_step_with_a_nan_gradient_is_redone_in_fp32_and_training_goes_on(crops_2d,
+                                                                                monkeypatch):
+    sub = crops_2d.subset(np.arange(40))
+    fp32 = train_lesion_model(sub, _labels(sub), CLASSES, _spec(epochs=1, precision="fp32"),
+                              seed=0)
+    assert fp32.extra["precision_fallback"] is None and fp32.extra["precision"] == "fp32"
+    _nan_gradients(monkeypatch, {1})  # the second step's bf16 backward
+    result = train_lesion_model(sub, _labels(sub), CLASSES, _spec(epochs=2, precision="bf16"),
+                                seed=0)
+    assert result.extra["precision_fallback"] == {"epoch": 0, "step": 1}
+    assert result.extra["precision"] == "fp32"
+    assert [h["skipped_steps"] for h in result.history] == [0, 0]  # redone, not skipped
+    weights = torch.cat([p.detach().flatten() for p in result.model.parameters()])
+    assert torch.isfinite(weights).all() and np.isfinite(result.val_prob).all()

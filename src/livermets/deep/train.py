@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import hashlib
 import warnings
 from collections.abc import Iterator
@@ -356,6 +357,7 @@ def train_lesion_model(crops: CropSet, y: np.ndarray, classes: list[Any], spec: 
                 start = state["epoch"] + 1
                 if supcon is not None and state.get("bank") is not None:
                     supcon.bank_z, supcon.bank_y = state["bank"]
+        fallback: dict[str, int] | None = None  # where bfloat16 training fell back to float32
         bar = _progress_bar(progress and rank == 0, spec.name, t.epochs)
         stop = t.epochs if max_epochs is None else min(t.epochs, max_epochs)
         epoch = start
@@ -381,6 +383,14 @@ def train_lesion_model(crops: CropSet, y: np.ndarray, classes: list[Any], spec: 
                                   cvec, target, numerics)
                 optim.zero_grad()
                 loss = closure()
+                if not finite_step(loss, net) and numerics.precision == "bf16":
+                    # bfloat16 gave NaN / inf: train on in float32 from this step (see finite_step)
+                    numerics = dataclasses.replace(numerics, precision="fp32")
+                    fallback = {"epoch": epoch, "step": b0 // t.batch_size}
+                    closure = partial(batch_loss, net, main_loss, supcon, t.supcon_weight, x,
+                                      present, cvec, target, numerics)
+                    optim.zero_grad()
+                    loss = closure()
                 if not finite_step(loss, net):
                     optim.zero_grad()
                     skipped += 1
@@ -409,8 +419,8 @@ def train_lesion_model(crops: CropSet, y: np.ndarray, classes: list[Any], spec: 
             if skipped and not losses:
                 raise ConfigError(
                     f"{spec.name}: every step of epoch {epoch + 1} had a non-finite loss or "
-                    f"gradient (precision {numerics.precision}); set train.precision: fp32, "
-                    "a lower train.lr, or larger crops.")
+                    "gradient, also in float32: set a lower train.lr, or larger crops "
+                    "(crops.size), or check the images for NaN / inf values.")
             history.append({"epoch": epoch, "loss": float(np.mean(losses)) if losses else 0.0,
                             "skipped_steps": float(skipped),
                             "val_auc": val_auc, "val_loss": val_loss,
@@ -448,6 +458,7 @@ def train_lesion_model(crops: CropSet, y: np.ndarray, classes: list[Any], spec: 
     return TrainResult(model, best_epoch, float(best_auc), history, val_rows, val_prob, mean, std,
                        {"train_rows": len(train_rows), "device": str(device),
                         "amp": numerics.precision == "bf16", "precision": numerics.precision,
+                        "precision_fallback": fallback,
                         "channels_last": numerics.channels_last, "world_size": world},
                        on_cpu)
 
@@ -455,9 +466,11 @@ def train_lesion_model(crops: CropSet, y: np.ndarray, classes: list[Any], spec: 
 def finite_step(loss: torch.Tensor, net: torch.nn.Module) -> bool:
     """Whether ``loss`` and every gradient of ``net`` are finite.
 
-    A step with a NaN / inf gradient is skipped rather than taken (as AMP's gradient scaler does):
-    one such step makes every weight NaN. oneDNN's bfloat16 weight gradient of a 3x3 convolution
-    on 1x1 maps (16-px crops at ResNet's last stage) gives NaN now and then on AMX CPUs.
+    oneDNN's bfloat16 weight gradient of a 3x3 convolution on 1x1 maps (16-px crops at ResNet's
+    last stage) gives NaN now and then on AMX CPUs, and on some machines at every step: the
+    training loop then redoes the step and trains on in float32 (``extra["precision_fallback"]``
+    says where). A step still non-finite is skipped rather than taken (as AMP's gradient scaler
+    does): one such step would make every weight NaN.
     """
     norms = [p.grad.norm() for p in net.parameters() if p.grad is not None]
     total = torch.stack(norms).sum() if norms else torch.zeros(())
