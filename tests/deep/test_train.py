@@ -170,8 +170,9 @@ def test_short_training_beats_chance_on_held_out_patients(crops_2d, precision):
     assert auc_score(truth, lesion_prob) > 0.7
 
 
-def _nan_gradients(monkeypatch, calls: set[int]) -> None:
-    """Make the backward passes numbered in ``calls`` (0-based) give a NaN gradient."""
+def _nan_gradients(monkeypatch, calls: set[int], statistics: bool = False) -> None:
+    """Make the backward passes numbered in ``calls`` (0-based) give a NaN gradient (and with
+    ``statistics`` a NaN batch-norm running mean, as a NaN forward pass leaves)."""
     original = train_module.batch_loss
     count = [0]
 
@@ -179,6 +180,10 @@ def _nan_gradients(monkeypatch, calls: set[int]) -> None:
         loss = original(net, *args, **kwargs)
         if count[0] in calls:
             next(p for p in net.parameters() if p.grad is not None).grad.fill_(float("nan"))
+            if statistics:
+                norm = next(m for m in net.modules()
+                            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm))
+                norm.running_mean.fill_(float("nan"))
         count[0] += 1
         return loss
 
@@ -215,11 +220,11 @@ def test_a_bf16_step_with_a_nan_gradient_is_redone_in_fp32_and_training_goes_on(
     fp32 = train_lesion_model(sub, _labels(sub), CLASSES, _spec(epochs=1, precision="fp32"),
                               seed=0)
     assert fp32.extra["precision_fallback"] is None and fp32.extra["precision"] == "fp32"
-    _nan_gradients(monkeypatch, {1})  # the second step's bf16 backward
+    _nan_gradients(monkeypatch, {1}, statistics=True)  # the second step's bf16 pass
     result = train_lesion_model(sub, _labels(sub), CLASSES, _spec(epochs=2, precision="bf16"),
                                 seed=0)
     assert result.extra["precision_fallback"] == {"epoch": 0, "step": 1}
     assert result.extra["precision"] == "fp32"
     assert [h["skipped_steps"] for h in result.history] == [0, 0]  # redone, not skipped
-    weights = torch.cat([p.detach().flatten() for p in result.model.parameters()])
-    assert torch.isfinite(weights).all() and np.isfinite(result.val_prob).all()
+    state = torch.cat([v.detach().flatten().float() for v in result.model.state_dict().values()])
+    assert torch.isfinite(state).all() and np.isfinite(result.val_prob).all()

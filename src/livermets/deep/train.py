@@ -382,8 +382,10 @@ def train_lesion_model(crops: CropSet, y: np.ndarray, classes: list[Any], spec: 
                 closure = partial(batch_loss, net, main_loss, supcon, t.supcon_weight, x, present,
                                   cvec, target, numerics)
                 optim.zero_grad()
+                saved = [b.detach().clone() for b in model.buffers()]  # batch-norm statistics
                 loss = closure()
                 if not finite_step(loss, net) and numerics.precision == "bf16":
+                    _restore_buffers(model, saved)
                     # bfloat16 gave NaN / inf: train on in float32 from this step (see finite_step)
                     numerics = dataclasses.replace(numerics, precision="fp32")
                     fallback = {"epoch": epoch, "step": b0 // t.batch_size}
@@ -392,6 +394,7 @@ def train_lesion_model(crops: CropSet, y: np.ndarray, classes: list[Any], spec: 
                     optim.zero_grad()
                     loss = closure()
                 if not finite_step(loss, net):
+                    _restore_buffers(model, saved)
                     optim.zero_grad()
                     skipped += 1
                     continue
@@ -399,6 +402,7 @@ def train_lesion_model(crops: CropSet, y: np.ndarray, classes: list[Any], spec: 
                     optim.first_step(zero_grad=True)
                     if not finite_step(closure(update_bank=False), net):
                         optim.restore()
+                        _restore_buffers(model, saved)
                         optim.zero_grad()
                         skipped += 1
                         continue
@@ -461,6 +465,13 @@ def train_lesion_model(crops: CropSet, y: np.ndarray, classes: list[Any], spec: 
                         "precision_fallback": fallback,
                         "channels_last": numerics.channels_last, "world_size": world},
                        on_cpu)
+
+
+def _restore_buffers(model: torch.nn.Module, saved: list[torch.Tensor]) -> None:
+    """Put back the buffers (batch-norm running statistics) saved before a non-finite step."""
+    with torch.no_grad():
+        for buffer, value in zip(model.buffers(), saved, strict=True):
+            buffer.copy_(value)
 
 
 def finite_step(loss: torch.Tensor, net: torch.nn.Module) -> bool:
