@@ -50,8 +50,9 @@ def test_demo_bad_patients_exits_2(cli, tmp_path):
 
 def test_demo_segmentation_step(tmp_path):
     from livermets.cohort import load_manifest
-    from livermets.demo_segment import add_demo_segmentation
+    from livermets.demo_segment import run_demo_segmentation
     from livermets.report import Report
+    from livermets.report.segmentation import add_demo_segmentation_sections
     from livermets.synth import generate_cohort, make_config
 
     cohort = generate_cohort(
@@ -59,7 +60,9 @@ def test_demo_segmentation_step(tmp_path):
     )
     manifest = load_manifest(cohort.manifest)
     report = Report("t", synthetic=True)
-    qa = add_demo_segmentation(report, manifest, tmp_path / "seg", seed=0, iterations=20)
+    qa = run_demo_segmentation(manifest, tmp_path / "seg", seed=0, iterations=20)
+    add_demo_segmentation_sections(report, qa, tmp_path / "seg", iterations=20,
+                                   train_centre="A")
     centres = manifest.table["center"].astype(str)
     assert qa.n_patients == int((centres != "A").sum()) > 0
     liver = qa.structure_summary.set_index("structure").loc["liver"]

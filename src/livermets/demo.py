@@ -76,9 +76,12 @@ def run_demo(
 
     if segment:
         done = stage("segmentation and QA")
-        from livermets.demo_segment import add_demo_segmentation
+        from livermets.demo_segment import ITERATIONS, TRAIN_CENTRE, run_demo_segmentation
+        from livermets.report.segmentation import add_demo_segmentation_sections
 
-        add_demo_segmentation(report, manifest, out / "segmentation", seed=seed)
+        qa = run_demo_segmentation(manifest, out / "segmentation", seed=seed)
+        add_demo_segmentation_sections(report, qa, out / "segmentation", iterations=ITERATIONS,
+                                       train_centre=TRAIN_CENTRE)
         done()
 
     done = stage("radiomics and model comparison")

@@ -1,5 +1,6 @@
 """The demo's optional segmentation step: train the MONAI segmenter on centre A, segment
-centre B, and compare the automatic masks with the synthetic truth (QA section)."""
+centre B, and compare the automatic masks with the synthetic truth (``report.segmentation``
+draws the QA section)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,10 @@ from pathlib import Path
 
 from livermets._atomic import write_table
 from livermets.cohort import Manifest, load_manifest
-from livermets.report import Report
-from livermets.report.segmentation import add_segmentation_sections
 from livermets.segment import SegmentationQA, make_backend, run_qa, run_segmentation
 
 TRAIN_CENTRE = "A"
+ITERATIONS = 1000  # a short CPU training: the pipeline, not a good model
 
 
 def _split_manifest(manifest: Manifest, out: Path) -> tuple[Path, Path]:
@@ -29,10 +29,11 @@ def _split_manifest(manifest: Manifest, out: Path) -> tuple[Path, Path]:
     return train, test
 
 
-def add_demo_segmentation(
-    report: Report, manifest: Manifest, out: str | Path, seed: int = 0, iterations: int = 1000
+def run_demo_segmentation(
+    manifest: Manifest, out: str | Path, seed: int = 0, iterations: int = ITERATIONS
 ) -> SegmentationQA:
-    """Train on centre A, segment the other centre, add the QA section; return the QA."""
+    """Train on centre A, segment the other centre and return the QA against the truth masks
+    (``report.segmentation.add_demo_segmentation_sections`` draws it)."""
     from livermets.segment.monai_model import SegmenterSettings, train_segmenter
 
     out = Path(out)
@@ -53,12 +54,5 @@ def add_demo_segmentation(
     backend = make_backend("monai", model=model_dir, threads=1)
     result = run_segmentation(external, backend, out / "predicted")
     qa = run_qa(external, load_manifest(result.manifest))
-    section = report.section("segmentation", "Segmentation quality", order=20)
-    section.note(
-        f"Demo segmentation: livermets' MONAI UNet trained for {iterations} iterations on centre "
-        f"{TRAIN_CENTRE} at 2 x 2 x 5 mm, applied to the other centre and compared with the "
-        "synthetic truth masks. A short CPU training: it shows the pipeline, not a good model."
-    )
-    add_segmentation_sections(report, qa, out)
     qa.write(out / "qa")
     return qa
