@@ -113,9 +113,11 @@ def headline(out: Path) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     models = out / "tables" / "models.csv"
     if models.is_file():
-        for r in pd.read_csv(models).to_dict(orient="records"):
+        table = pd.read_csv(models)
+        auc = next(c for c in table.columns if "AUC" in c)  # binary: DeLong CI; else macro AUC
+        for r in table.to_dict(orient="records"):
             rows.append({"model": r["model"], "split": r["split"], "cases": r["cases"],
-                         "metric": "AUC", "value": r["AUC (DeLong 95% CI)"]})
+                         "metric": auc, "value": r[auc]})
     c_index = out / "tables" / "c_index_models.csv"
     if c_index.is_file():
         table = pd.read_csv(c_index)
