@@ -8,6 +8,7 @@ study DIR``).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Callable
@@ -51,6 +52,6 @@ def run_study(
     if result.config.tracking == "mlflow":
         from livermets.study.tracking import log_mlflow
 
-        result.tracking_run = log_mlflow(result)
+        result = dataclasses.replace(result, tracking_run=log_mlflow(result))
     write_text(result.out / "timings.json", json.dumps(result.timings, indent=2))
     return result

@@ -53,7 +53,7 @@ class QASettings:
                 )
 
 
-@dataclass
+@dataclass(frozen=True)
 class SegmentationQA:
     """QA tables of one predicted cohort against its reference."""
 

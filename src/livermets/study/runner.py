@@ -50,7 +50,7 @@ from livermets.study.metrics import comparisons, model_metrics
 Progress = bool | Callable[[str], None]
 
 
-@dataclass
+@dataclass(frozen=True)
 class FinalModel:
     """A model refit on all development rows."""
 
@@ -60,9 +60,11 @@ class FinalModel:
     card: dict[str, Any]
 
 
-@dataclass(kw_only=True)
+@dataclass(kw_only=True, frozen=True)
 class StudyResult:
-    """Everything a study run produced (tables in memory, paths on disk)."""
+    """Everything a study run produced (tables in memory, paths on disk); frozen: the tables and
+    dicts it holds are the run's outputs (the pipeline adds only the report's tables to
+    ``metrics`` and its time to ``timings``)."""
 
     config: StudyConfig
     out: Path

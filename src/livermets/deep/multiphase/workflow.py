@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ EVALUATION = "evaluation.json"  # per predictions folder: cohort, scenario, clas
 Log = Callable[[str], None]
 
 
-@dataclass
+@dataclass(frozen=True)
 class PatientSplit:
     """Which patients train, which form the internal test and which the external cohort."""
 
@@ -51,7 +51,7 @@ class PatientSplit:
         return pd.DataFrame(rows, columns=["patient_id", "role"])
 
 
-@dataclass
+@dataclass(frozen=True)
 class CohortResult:
     """Predictions and evaluations of one cohort (internal or external) and phase scenario."""
 
@@ -61,12 +61,12 @@ class CohortResult:
     evaluation: MultiphaseEvaluation | None
 
 
-@dataclass
+@dataclass(frozen=True)
 class WorkflowResult:
     """Everything the workflow produced."""
 
     split: PatientSplit
-    results: list[CohortResult] = field(default_factory=list)
+    results: tuple[CohortResult, ...] = ()
     train_seconds: float = 0.0
     iterations: int = 0
 
@@ -195,7 +195,7 @@ def run_workflow(
 
     say(f"training ({settings.iterations} iterations)")
     trained = train_multiphase(train_cases, settings, out / "model", progress=log_progress(say))
-    result = WorkflowResult(split, train_seconds=trained.seconds, iterations=settings.iterations)
+    results: list[CohortResult] = []
     loaded = (trained.model.eval(), settings, intensity)
     for cohort, ids in (("internal", split.internal), ("external", split.external)):
         if not ids:
@@ -207,7 +207,7 @@ def run_workflow(
             say(f"predicting {cohort} cohort ({len(cases)} patients, {scenario})")
             pred = predict_cohort(loaded, cases, drop_phases=drop)
             evaluation = evaluate_cases(pred, cases, n_boot=n_boot, seed=seed) if labelled else None
-            result.results.append(CohortResult(cohort, scenario, pred, evaluation))
+            results.append(CohortResult(cohort, scenario, pred, evaluation))
             folder = out / "predictions" / f"{cohort}-{'all' if not drop else 'no-' + drop[0]}"
             write_table(pred.patients, folder / "patients.csv")
             write_table(pred.lesions, folder / "lesions.csv")
@@ -219,6 +219,8 @@ def run_workflow(
                 "drop_phases": list(drop), "evaluated": evaluation is not None,
                 "n_patients": None if evaluation is None else evaluation.n_patients,
                 "level": None if evaluation is None else evaluation.level}, indent=1))
+    result = WorkflowResult(split, tuple(results), train_seconds=trained.seconds,
+                            iterations=settings.iterations)
     write_table(result.summary(), out / "summary.csv")
     write_text(out / "workflow.json", json.dumps({
         "train_patients": len(split.train), "internal_patients": len(split.internal),
@@ -247,8 +249,7 @@ def load_workflow_result(folder: str | Path) -> WorkflowResult:
     roles = pd.read_csv(folder / "split.csv", dtype={"patient_id": str})
     split = PatientSplit(*(roles.loc[roles["role"] == r, "patient_id"].tolist()
                            for r in ("train", "internal", "external")))
-    result = WorkflowResult(split, train_seconds=float(run["train_seconds"]),
-                            iterations=int(run["iterations"]))
+    results: list[CohortResult] = []
     for meta_path in sorted((folder / "predictions").glob(f"*/{EVALUATION}")):
         part = meta_path.parent
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
@@ -265,9 +266,11 @@ def load_workflow_result(folder: str | Path) -> WorkflowResult:
             evaluation = MultiphaseEvaluation(**tables, classes=tuple(meta["classes"]),
                                               n_patients=int(meta["n_patients"]),
                                               level=float(meta["level"]), confusion=confusion)
-        result.results.append(CohortResult(meta["cohort"], meta["scenario"], pred, evaluation))
+        results.append(CohortResult(meta["cohort"], meta["scenario"], pred, evaluation))
     order = {"internal": 0, "external": 1}
-    result.results.sort(key=lambda r: (order.get(r.cohort, 2), r.scenario != "all phases"))
+    results.sort(key=lambda r: (order.get(r.cohort, 2), r.scenario != "all phases"))
+    result = WorkflowResult(split, tuple(results), train_seconds=float(run["train_seconds"]),
+                            iterations=int(run["iterations"]))
     return result
 
 
