@@ -413,3 +413,17 @@ def test_report_sections_come_from_one_registry_in_order(finished, tmp_path, mon
     assert order.index("toy-extra") == order.index("study-patients") + 1
     assert order.index("toy-extra") + 1 == order.index("models")
     assert "<p>45 cases</p>" in html
+
+
+def test_results_are_frozen(finished):
+    """What a study produced is not changed behind the report's back."""
+    import dataclasses
+
+    from livermets.study.load import load_study
+
+    folder, _ = finished
+    result = load_study(folder / "out")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.predictions = result.predictions.head(1)  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        next(iter(result.finals.values())).card = {}  # type: ignore[misc]
