@@ -75,6 +75,17 @@ def test_few_events_fall_back_whatever_the_inner_auc():
     assert (choice.used, choice.members) == ("fallback", ["b"])
     assert choice.reason == "few events: 6 < 10 in the rarest class"
     assert choice.inner_auc == 1.0 and choice.robust_inner_auc == 0.5
+    # events are patients: 12 positive lesions of 4 patients are 4 events, not 12
+    y = np.array([0] * 30 + [1] * 12)
+    strong = {"a": np.c_[1 - y, y].astype(float), "b": np.full((42, 2), 0.5)}
+    groups = np.r_[np.arange(30), np.repeat(np.arange(100, 104), 3)]
+    splits = [(np.arange(42), np.arange(42))]
+    by_row = ds.choose(strong, y, splits, {"a": "x", "b": "y"}, robust=("b",), min_events=10,
+                       chance_z=None, se_factor=1.0)
+    by_patient = ds.choose(strong, y, splits, {"a": "x", "b": "y"}, robust=("b",),
+                           min_events=10, chance_z=None, groups=groups)
+    assert not by_row.reason.startswith("few events")
+    assert by_patient.reason == "few events: 4 < 10 in the rarest class"
 
 
 def test_separable_lesion_table_uses_the_cross_family_ensemble_on_grouped_folds(monkeypatch):

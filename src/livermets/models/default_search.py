@@ -149,12 +149,13 @@ def choose(oof: dict[str, np.ndarray], y: np.ndarray,
            splits: Sequence[tuple[np.ndarray, np.ndarray]], families: dict[str, str],
            robust: Sequence[str] = ROBUST_DEFAULT, top_families: int | None = 3,
            se_factor: float | None = 1.0, min_events: int = 10,
-           chance_z: float | None = 1.96) -> Choice:
+           chance_z: float | None = 1.96, groups: np.ndarray | None = None) -> Choice:
     """The cross-family ensemble (best candidate of each of the ``top_families`` families with
     the best inner AUC; None = every family), or ``robust`` when the rarest class has fewer
-    than ``min_events`` rows, the ensemble's inner AUC is within ``chance_z`` Hanley-McNeil
-    standard errors of 0.5 (None = no such check), or its inner AUC gain over ``robust`` is
-    below ``se_factor`` standard errors of its per-fold gains (None = never fall back)."""
+    than ``min_events`` patients (``groups``; rows without them), the ensemble's inner AUC is
+    within ``chance_z`` Hanley-McNeil standard errors of 0.5 (None = no such check), or its
+    inner AUC gain over ``robust`` is below ``se_factor`` standard errors of its per-fold gains
+    (None = never fall back)."""
     scores = {name: _auc(y, prob) for name, prob in oof.items()}
     best: dict[str, str] = {}
     for name in sorted(scores, key=lambda n: -scores[n]):
@@ -167,7 +168,10 @@ def choose(oof: dict[str, np.ndarray], y: np.ndarray,
 
     ensemble, fallback = mean(members), mean(robust)
     auc, robust_auc = _auc(y, ensemble), _auc(y, fallback)
-    events = int(np.bincount(y).min()) if len(np.unique(y)) > 1 else 0
+    # events are patients, not lesions: ten lesions of one patient are one event
+    owners = row_groups(groups, len(y))
+    events = (min(len(np.unique(owners[y == c])) for c in np.unique(y))
+              if len(np.unique(y)) > 1 else 0)
     gains = [_auc(y[test], ensemble[test]) - _auc(y[test], fallback[test]) for _, test in splits]
     gains = [g for g in gains if np.isfinite(g)]
     se = float(np.std(gains, ddof=1) / np.sqrt(len(gains))) if len(gains) > 1 else float("inf")
@@ -230,7 +234,7 @@ class DefaultSearchClassifier(ClassifierMixin, BaseEstimator):
         oof = portfolio_oof(entries, X, codes, groups, self.splits_, self.seed, self.n_jobs)
         choice = choose(oof, codes, self.splits_, {e.name: e.family for e in entries},
                         self.robust, self.top_families, self.se_factor, self.min_events,
-                        self.chance_z)
+                        self.chance_z, groups)
         self.used_, self.reason_, self.members_ = choice.used, choice.reason, choice.members
         self.candidate_auc_ = choice.candidate_auc
         self.oof_ = np.mean([oof[n] for n in choice.members], axis=0)
