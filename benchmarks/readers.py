@@ -72,7 +72,57 @@ def _flood(url: str, user: str, n_flood: int, attempts: int, codes) -> None:
         t.join()
 
 
-def login_flood(url: str, user: tuple[str, str], n_flood: int, attempts: int = 4) -> pd.DataFrame:
+async def _raw_exchange(reader, writer, head: str, body: bytes = b"") -> tuple[int, dict, str]:
+    """One HTTP/1.1 request on a kept-alive connection: status, headers (lower-case), body."""
+    writer.write(head.encode() + body)
+    await writer.drain()
+    status_line, *lines = (await reader.readuntil(b"\r\n\r\n")).decode().split("\r\n")
+    headers: dict[str, list[str]] = {}
+    for line in filter(None, lines):
+        name, value = line.split(":", 1)
+        headers.setdefault(name.strip().lower(), []).append(value.strip())
+    text = (await reader.readexactly(int(headers["content-length"][0]))).decode()
+    return int(status_line.split()[1]), headers, text
+
+
+def _flood_raw(url: str, user: str, n_flood: int, attempts: int, codes) -> None:
+    """The same flood as :func:`_flood`, sent by one asyncio loop over raw sockets (little CPU
+    on the client side, as an efficient attack tool would use)."""
+    import asyncio
+    from urllib.parse import urlencode, urlsplit
+
+    host, port = urlsplit(url).hostname, urlsplit(url).port
+
+    async def one(k: int) -> None:
+        reader, writer = await asyncio.open_connection(host, port)
+        base = f"Host: {host}:{port}\r\nConnection: keep-alive\r\n"
+        try:
+            for j in range(attempts):
+                _, headers, page = await _raw_exchange(reader, writer,
+                                                       f"GET /login HTTP/1.1\r\n{base}\r\n")
+                cookie = "; ".join(c.split(";", 1)[0] for c in headers.get("set-cookie", []))
+                token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+                form = urlencode({"username": f"nobody{k}-{j}" if k % 2 else user,
+                                  "password": "wrong-guess", "csrf_token": token}).encode()
+                status, _, _ = await _raw_exchange(
+                    reader, writer, f"POST /login HTTP/1.1\r\n{base}Cookie: {cookie}\r\n"
+                    f"Content-Type: application/x-www-form-urlencoded\r\n"
+                    f"Content-Length: {len(form)}\r\n\r\n", form)
+                codes.put(status)
+        finally:
+            writer.close()
+
+    async def all_of_them() -> None:
+        await asyncio.gather(*(one(k) for k in range(n_flood)))
+
+    asyncio.run(all_of_them())
+
+
+FLOODERS = {"raw": _flood_raw, "httpx": _flood}
+
+
+def login_flood(url: str, user: tuple[str, str], n_flood: int, attempts: int = 4,
+                flooder: str = "raw") -> pd.DataFrame:
     """``/api/me`` latency of a logged-in reader, idle and while ``n_flood`` concurrent clients
     (in a process of their own, so they do not slow the measuring client) try wrong logins."""
     import multiprocessing
@@ -92,14 +142,15 @@ def login_flood(url: str, user: tuple[str, str], n_flood: int, attempts: int = 4
     with httpx.Client(base_url=url, timeout=300) as reader:
         _login(reader, *user)
         idle = probe(reader, 300)
-        flooder = context.Process(target=_flood, args=(url, user[0], n_flood, attempts, codes))
+        flood = context.Process(target=FLOODERS[flooder],
+                                args=(url, user[0], n_flood, attempts, codes))
         start = time.perf_counter()
-        flooder.start()
+        flood.start()
         during: list[float] = []
-        while flooder.is_alive():
+        while flood.is_alive():
             during += probe(reader, 5)
         flood_s = time.perf_counter() - start
-        flooder.join()
+        flood.join()
     statuses = [codes.get() for _ in range(codes.qsize())]
     (i50, i95), (f50, f95) = _percentiles(idle), _percentiles(during)
     answers = ", ".join(f"{c}: {statuses.count(c)}" for c in sorted(set(statuses)))
@@ -111,21 +162,25 @@ def login_flood(url: str, user: tuple[str, str], n_flood: int, attempts: int = 4
 
 
 def repeated_floods(url: str, user: tuple[str, str], n_flood: int, repeats: int,
-                    restart, after_first) -> pd.DataFrame:
-    """``login_flood`` ``repeats`` times and the median. Each run after the first is against a
-    restarted server (``restart()`` gives its URL): the lockouts of a run live in the server's
-    memory, so every run is the same first flood, with its password checks, not only 429s.
-    ``after_first()`` is called between the first run and the restart."""
+                    restart, after_first, flooders: tuple[str, ...] = ("raw", "httpx")
+                    ) -> pd.DataFrame:
+    """``login_flood`` ``repeats`` times per flooder, and the medians. Each run after the first
+    is against a restarted server (``restart()`` gives its URL): the lockouts of a run live in
+    the server's memory, so every run is the same first flood, with its password checks, not
+    only 429s. ``after_first()`` is called between the first run and the restart."""
     runs = []
-    for k in range(repeats):
-        if k:
-            url = restart()
-        runs.append(login_flood(url, user, n_flood).assign(run=k + 1))
-        if k == 0:
-            after_first()
+    for flooder in flooders:
+        for k in range(repeats):
+            if runs:
+                url = restart()
+            runs.append(login_flood(url, user, n_flood, flooder=flooder)
+                        .assign(flooder=flooder, run=k + 1))
+            if len(runs) == 1:
+                after_first()
     table = pd.concat(runs, ignore_index=True)
-    median = table.groupby("phase", sort=False)[["n", "p50_ms", "p95_ms", "p95_vs_idle"]].median()
-    return pd.concat([table, median.reset_index().assign(run="median")], ignore_index=True)
+    median = (table.groupby(["flooder", "phase"], sort=False)
+              [["n", "p50_ms", "p95_ms", "p95_vs_idle"]].median().reset_index())
+    return pd.concat([table, median.assign(run="median")], ignore_index=True)
 
 
 def _serve(study: Path, db: str, env: dict[str, str]) -> tuple[subprocess.Popen, str]:

@@ -41,12 +41,18 @@ def check_new_password(password: str) -> str:
 
 def _lower_priority() -> None:
     """Make this pool thread (and argon2's lane threads, which inherit it) yield the CPU to
-    request handling, so a login flood cannot raise other users' latency much."""
+    request handling, so a login flood cannot raise other users' latency much: Linux's
+    SCHED_IDLE (runs only on a core nothing else wants), else ``HASH_NICE`` steps nicer."""
+    me = threading.get_native_id()
     try:
-        me = threading.get_native_id()
+        os.sched_setscheduler(me, os.SCHED_IDLE, os.sched_param(0))
+        return
+    except (AttributeError, OSError):  # not Linux, or not permitted: try nice
+        pass
+    try:
         os.setpriority(os.PRIO_PROCESS, me, min(19, os.getpriority(os.PRIO_PROCESS, me)
                                               + HASH_NICE))
-    except (AttributeError, OSError):  # not Linux, or not permitted: keep the normal priority
+    except (AttributeError, OSError):  # not permitted either: keep the normal priority
         pass
 
 
