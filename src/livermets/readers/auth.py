@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import os
 import secrets
@@ -49,11 +50,9 @@ def _lower_priority() -> None:
         return
     except (AttributeError, OSError):  # not Linux, or not permitted: try nice
         pass
-    try:
+    with contextlib.suppress(AttributeError, OSError):  # else keep the normal priority
         os.setpriority(os.PRIO_PROCESS, me, min(19, os.getpriority(os.PRIO_PROCESS, me)
                                               + HASH_NICE))
-    except (AttributeError, OSError):  # not permitted either: keep the normal priority
-        pass
 
 
 class Passwords:
