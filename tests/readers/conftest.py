@@ -171,11 +171,15 @@ def make_live(study_file, db_url):
     from contextlib import ExitStack
 
     from livermets.readers import create_app, load_study_file
+    from livermets.readers.throttle import LoginThrottle
 
     with ExitStack() as stack:
 
         def start(**settings) -> LiveServer:
             settings.setdefault("passwords", fast_passwords())
+            # refusals are answered at once unless a test asks for the tarpit (real seconds)
+            settings.setdefault("throttle", LoginThrottle(settings.get("clock") or time.time,
+                                                          refusal_delay_s=0))
             app = create_app(load_study_file(study_file), db_url, **settings)
             return stack.enter_context(LiveServer(app))
 

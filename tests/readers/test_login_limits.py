@@ -60,6 +60,61 @@ def test_concurrent_attempts_count_before_they_finish():
     assert [throttle.begin("ann", f"10.0.0.{i}") == 0 for i in range(6)] == [True] * 3 + [False] * 3
 
 
+class _RecordingSleep:
+    """An async sleep that records each delay (and sleeps for real only when asked)."""
+
+    def __init__(self, real: bool = False) -> None:
+        self.delays: list[float] = []
+        self.real = real
+
+    async def __call__(self, seconds: float) -> None:
+        self.delays.append(seconds)
+        if self.real:
+            await asyncio.sleep(seconds)
+
+
+def test_refusals_are_held_for_the_shorter_of_wait_and_delay():
+    sleep = _RecordingSleep()
+    throttle = LoginThrottle(FakeClock(), refusal_delay_s=1.5, sleep=sleep)
+
+    async def refuse(waits: list[float]) -> None:
+        for wait in waits:
+            await throttle.hold_refusal(wait)
+
+    asyncio.run(refuse([0.25, 1.0, 4.0, 900.0, 0.0]))
+    assert sleep.delays == [0.25, 1.0, 1.5, 1.5]
+    assert throttle.held == 0
+
+
+def test_held_refusals_are_bounded():
+    """Beyond ``max_held`` refusals waiting at once, a refusal is answered without delay."""
+    sleep = _RecordingSleep(real=True)
+    throttle = LoginThrottle(FakeClock(), refusal_delay_s=0.05, max_held=3, sleep=sleep)
+
+    async def flood() -> None:
+        await asyncio.gather(*(throttle.hold_refusal(10.0) for _ in range(8)))
+
+    asyncio.run(flood())
+    assert sleep.delays == [0.05] * 3 and throttle.held == 0
+    none = LoginThrottle(FakeClock(), max_held=0, sleep=sleep)
+    asyncio.run(none.hold_refusal(10.0))
+    assert len(sleep.delays) == 3
+
+
+def test_the_app_delays_a_refusal_and_shortens_retry_after(make_live):
+    """A locked account's 429 comes after the refusal delay; Retry-After counts it as waited."""
+    clock, sleep = FakeClock(), _RecordingSleep()
+    throttle = LoginThrottle(clock, account=Limits(free=1, base_s=8.0), address=Limits(free=99),
+                             refusal_delay_s=0.3, sleep=sleep)
+    live = make_live(clock=clock, throttle=throttle)
+    with httpx.Client(base_url=live.url) as mallory:
+        assert _try(mallory, "admin", "wrong-password-1").status_code == 401
+        assert sleep.delays == []  # checked tries are not delayed
+        resp = _try(mallory, "admin", "wrong-password-2")
+    assert resp.status_code == 429 and sleep.delays == [0.3]
+    assert resp.headers["retry-after"] == "8"  # ceil(8 - 0.3)
+
+
 def test_many_wrong_guesses_then_the_right_one_is_locked(make_live):
     """60 guesses over 24 s: only a handful are checked, and the right password is refused
     while the account is locked; after the lockout it works."""

@@ -216,6 +216,8 @@ def create_app(study_file: ReaderStudyFile, db_url: str, *, passwords: Passwords
         address = request.client.host if request.client else "unknown"
         wait = throttle.begin(creds.username, address)
         if wait > 0:
+            await throttle.hold_refusal(wait)
+            wait = max(wait - throttle.refusal_delay_s, 1.0)
             seconds = str(math.ceil(wait))
             return page(request, "login.html", status_code=429, headers={"Retry-After": seconds},
                         user=None, error=f"Too many failed logins; try again in {seconds} s.")

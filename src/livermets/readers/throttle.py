@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 
@@ -65,15 +66,37 @@ class LoginThrottle:
 
     A locked account or address is refused *before* the password is checked, so the right
     password does not help during a lockout. Concurrent tries on one account count as failures
-    until they finish, so a burst cannot slip past the limit.
+    until they finish, so a burst cannot slip past the limit. A refusal is answered only after
+    :meth:`hold_refusal`'s delay, so a client hammering a lockout costs the server little.
     """
 
     def __init__(self, clock: Callable[[], float] = time.time, account: Limits = ACCOUNT,
-                 address: Limits = ADDRESS, max_in_flight_per_address: int = 64) -> None:
+                 address: Limits = ADDRESS, max_in_flight_per_address: int = 64,
+                 refusal_delay_s: float = 1.0, max_held: int = 1024,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.clock = clock
         self.accounts, self.addresses = _Counter(account), _Counter(address)
         self.max_in_flight = max_in_flight_per_address
+        self.refusal_delay_s, self.max_held, self._sleep = refusal_delay_s, max_held, sleep
+        self.held = 0  # refusals being delayed now (only touched on the event loop)
         self._lock = threading.Lock()
+
+    async def hold_refusal(self, wait: float) -> None:
+        """Delay a refusal by ``min(wait, refusal_delay_s)`` without holding a thread.
+
+        A flooding client waits for each answer before its next try, so its request rate (and
+        the CPU it takes from other users) is bounded by its concurrency over the delay, not by
+        how fast the server can say 429. At most ``max_held`` refusals wait at once; beyond
+        that they are answered at once, so holding them cannot exhaust memory.
+        """
+        delay = min(wait, self.refusal_delay_s)
+        if delay <= 0 or self.held >= self.max_held:
+            return
+        self.held += 1
+        try:
+            await self._sleep(delay)
+        finally:
+            self.held -= 1
 
     def begin(self, account: str, address: str) -> float:
         """Register an attempt: 0 if it may proceed, else the seconds to wait (not registered)."""
