@@ -42,14 +42,10 @@ def check_new_password(password: str) -> str:
 
 def _lower_priority() -> None:
     """Make this pool thread (and argon2's lane threads, which inherit it) yield the CPU to
-    request handling, so a login flood cannot raise other users' latency much: Linux's
-    SCHED_IDLE (runs only on a core nothing else wants), else ``HASH_NICE`` steps nicer."""
+    request handling, so a login flood cannot raise other users' latency much: ``HASH_NICE``
+    steps nicer (Linux). Not SCHED_IDLE: on a busy machine that starves a login for seconds
+    (a single hash past a 5 s client timeout), and it measured no better against a flood."""
     me = threading.get_native_id()
-    try:
-        os.sched_setscheduler(me, os.SCHED_IDLE, os.sched_param(0))
-        return
-    except (AttributeError, OSError):  # not Linux, or not permitted: try nice
-        pass
     with contextlib.suppress(AttributeError, OSError):  # else keep the normal priority
         os.setpriority(os.PRIO_PROCESS, me, min(19, os.getpriority(os.PRIO_PROCESS, me)
                                               + HASH_NICE))
