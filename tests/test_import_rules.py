@@ -142,3 +142,18 @@ def test_the_underscore_rule_sees_a_cross_stage_private_import(tmp_path):
                       "def f():\n    from livermets.report.segmentation import _fmt_ci\n")
     assert _underscore_names(sample) == {("livermets.segment.monai_model", "_foreground_index"),
                                          ("livermets.report.segmentation", "_fmt_ci")}
+
+
+def test_deep_does_not_borrow_from_segment():
+    """What the network stages share (grid, intensity, the training loop's pieces) is in the
+    lower ``nn``: ``deep`` uses of ``segment`` only its QA (lesion matching, Dice, rate CIs) to
+    evaluate, and ``nn`` imports neither."""
+    qa = {"livermets.segment.matching", "livermets.segment.metrics", "livermets.segment.qa"}
+    offenders = sorted(
+        f"{path.relative_to(SRC)} imports {name}"
+        for stage, banned in (("deep", ("segment",)), ("nn", ("segment", "deep")))
+        for path in (SRC / stage).rglob("*.py")
+        for name in _imports(path)
+        if _stage(name) in banned and not (stage == "deep" and name in qa)
+    )
+    assert offenders == []
