@@ -92,3 +92,15 @@ def test_commands_of_a_missing_extra_exit_2_with_the_install_command(tmp_path, a
     message = " ".join(result.stderr.split())
     assert f"livermets[{extra}]" in message and "pip install" in message
     assert any(f"optional package '{m}'" in message for m in EXTRAS[extra])
+
+
+def test_core_install_draws_the_reader_study_report(tmp_path):
+    """The reader-study report needs only the statistics (``readers.analysis``), not the web
+    app's packages of the readers extra."""
+    from livermets.readers.simulate import simulate_ratings
+
+    simulate_ratings(n_readers=3, n_cases=40, seed=0).to_csv(tmp_path / "r.csv", index=False)
+    result = _core("report", "readers", "r.csv", "--out", "out", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Reader study" in (tmp_path / "out" / "report.html").read_text()
+    assert (tmp_path / "out" / "tables" / "reader_mrmc.csv").is_file()

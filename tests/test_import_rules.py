@@ -58,7 +58,7 @@ LAYERS = [
     {"_cache"},  # uses _atomic
     {"stats", "io"},
     {"cohort", "datasets"},
-    {"lesions"},
+    {"lesions", "nn"},  # nn: what the network stages share (grid, intensity, training loop)
     {"radiomics", "segment", "models", "synth", "readers"},
     {"deep"},
     {"study"},
@@ -92,4 +92,68 @@ def test_no_stage_imports_a_higher_or_a_sibling_stage():
             other = _stage(name)
             if other != own and RANK[other] >= RANK[own] and other != "livermets":
                 offenders.append(f"{path.relative_to(SRC)} ({own}) imports {name} ({other})")
+    assert offenders == []
+
+
+# the low-level private modules (layer 1) every stage may import
+PRIVATE_MODULES = LAYERS[1] | LAYERS[2]
+
+
+def _underscore_names(path: Path) -> set[tuple[str, str]]:
+    """(module, name) of every name starting with ``_`` that a file imports from livermets (a
+    layer-1 private module such as ``from livermets import _atomic`` is not one)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if not (isinstance(node, ast.ImportFrom) and node.module and node.level == 0
+                and node.module.split(".")[0] == "livermets"):
+            continue
+        for alias in node.names:
+            private = alias.name.startswith("_") and not alias.name.startswith("__")
+            if private and not (node.module == "livermets" and alias.name in PRIVATE_MODULES):
+                found.add((node.module, alias.name))
+    return found
+
+
+def _own_stage(path: Path) -> str:
+    parts = path.relative_to(SRC).parts
+    if parts in (("__init__.py",), ("__main__.py",)):
+        return "livermets"
+    return path.stem if len(parts) == 1 else parts[0]
+
+
+def test_no_stage_uses_another_stages_underscore_name():
+    """A name starting with ``_`` is private to its stage: no other stage imports it (the
+    layer-1 private modules, ``livermets._atomic``, ``_registry``, ``_cache`` ..., are public to
+    every stage)."""
+    offenders = sorted(
+        f"{path.relative_to(SRC)} imports {name} from {module}"
+        for path in SRC.rglob("*.py")
+        for module, name in _underscore_names(path)
+        if _stage(module) != _own_stage(path)
+    )
+    assert offenders == []
+
+
+def test_the_underscore_rule_sees_a_cross_stage_private_import(tmp_path):
+    sample = tmp_path / "m.py"
+    sample.write_text("from livermets.segment.monai_model import _foreground_index\n"
+                      "from livermets import _atomic\n"
+                      "from livermets._cache import load_cached\n"
+                      "def f():\n    from livermets.report.segmentation import _fmt_ci\n")
+    assert _underscore_names(sample) == {("livermets.segment.monai_model", "_foreground_index"),
+                                         ("livermets.report.segmentation", "_fmt_ci")}
+
+
+def test_deep_does_not_borrow_from_segment():
+    """What the network stages share (grid, intensity, the training loop's pieces) is in the
+    lower ``nn``: ``deep`` uses of ``segment`` only its QA (lesion matching, Dice, rate CIs) to
+    evaluate, and ``nn`` imports neither."""
+    qa = {"livermets.segment.matching", "livermets.segment.metrics", "livermets.segment.qa"}
+    offenders = sorted(
+        f"{path.relative_to(SRC)} imports {name}"
+        for stage, banned in (("deep", ("segment",)), ("nn", ("segment", "deep")))
+        for path in (SRC / stage).rglob("*.py")
+        for name in _imports(path)
+        if _stage(name) in banned and not (stage == "deep" and name in qa)
+    )
     assert offenders == []

@@ -93,12 +93,11 @@ def run_demo(
     if cnn:
         done = stage("CNN on lesion crops")
         from livermets.deep.demo import run_demo_cnn
-        from livermets.report.deep import draw_demo_cnn
+        from livermets.report.deep import add_demo_cnn_sections
 
         cnn_result = run_demo_cnn(cohort.manifest, out / "study", seed=seed,
                                   workers=workers or 2)
-        draw_demo_cnn(report.section("deep_cnn", "CNN on lesion crops vs radiomics", order=410),
-                      cnn_result)
+        add_demo_cnn_sections(report, cnn_result)
         done()
     report_path = report.write(out / "report.html")
     write_text(out / "timings.json", json.dumps(timings, indent=2))

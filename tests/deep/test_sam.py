@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from livermets.deep.sam import SAM
+from livermets.nn.sam import SAM
 
 
 def test_two_step_update():

@@ -39,7 +39,7 @@ def _fold_key(spec: Any, crops_hash: str, y: np.ndarray, train_ids: list[str],
     precision = resolve_precision(spec.train.precision, torch.device("cpu"), spec.train.amp)
     digest = hashlib.sha256(json.dumps(
         [spec.model_dump(mode="json"), crops_hash, train_ids, test_ids, seed, __version__,
-         code_fingerprint(("deep", "models")), precision, torch.__version__],
+         code_fingerprint(("deep", "models", "nn")), precision, torch.__version__],
         sort_keys=True).encode())
     digest.update(np.ascontiguousarray(y).tobytes())
     return digest.hexdigest()[:16]

@@ -252,7 +252,7 @@ def run_deep_models(config: Any, data: FeatureData, folds: Sequence[Fold],
         # classical models refitted on its embeddings
         key = config.fingerprint(spec.model_dump(mode="json"), __version__, "deep",
                                  data.patient_id.tolist(), data.y.tolist(), crops.digest(),
-                                 code_fingerprint(("deep", "models", "study")))
+                                 code_fingerprint(("deep", "models", "nn", "study")))
         extras: list[FoldExtras] = []
         embedded: list[FoldOutcome] = []
         for k, fold in enumerate(folds, start=1):

@@ -8,7 +8,7 @@ import copy
 import dataclasses
 import hashlib
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -19,7 +19,6 @@ import torch
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold
 
-from livermets._atomic import atomic_path
 from livermets.deep.aggregate import lesion_probabilities
 from livermets.deep.augment import augment_batch
 from livermets.deep.config import DeepModelSpec, TrainSettings
@@ -31,8 +30,19 @@ from livermets.deep.losses import (
     balanced_class_weights,
 )
 from livermets.deep.networks import LesionNet, load_weights
-from livermets.deep.sam import SAM
 from livermets.errors import ConfigError, DataError
+from livermets.nn.training import (
+    adamw,
+    deterministic,
+    finite_step,
+    make_schedule,
+    optimizer_step,
+    restore_buffers,
+    restore_training_state,
+    save_buffers,
+    save_checkpoint,
+    training_state,
+)
 
 
 def select_device(preference: str = "auto") -> torch.device:
@@ -141,22 +151,6 @@ def _fuse_conv_bn(module: torch.nn.Module) -> torch.nn.Module:
     return traced
 
 
-@contextlib.contextmanager
-def deterministic(seed: int, threads: int | None = None) -> Iterator[None]:
-    """Seed torch and use deterministic algorithms inside the block (restored afterwards)."""
-    before = torch.are_deterministic_algorithms_enabled()
-    old_threads = torch.get_num_threads()
-    torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    if threads:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(before)
-        torch.set_num_threads(old_threads)
-
-
 def grouped_validation_split(y: np.ndarray, groups: np.ndarray, fraction: float,
                              seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Train / validation row indices with every patient on one side (stratified by class)."""
@@ -260,12 +254,9 @@ def make_optimizer(params: list[torch.nn.Parameter], train: TrainSettings,
                    device: torch.device) -> torch.optim.Optimizer:
     """AdamW (or SAM around AdamW), with the fused AdamW kernel on CPU and CUDA: one pass over
     the parameters (DenseNet-121 on one CPU thread: 14 instead of 44 ms per step)."""
-    kwargs: dict[str, Any] = {"lr": train.lr, "weight_decay": train.weight_decay}
-    if device.type in ("cpu", "cuda"):
-        kwargs["fused"] = True
-    if train.optimizer == "sam":
-        return SAM(params, torch.optim.AdamW, rho=train.sam_rho, **kwargs)
-    return torch.optim.AdamW(params, **kwargs)
+    return adamw(params, train.lr, train.weight_decay,
+                 train.sam_rho if train.optimizer == "sam" else None,
+                 fused=device.type in ("cpu", "cuda"))
 
 
 def _loss_fns(spec: DeepModelSpec, y: np.ndarray, n_classes: int,
@@ -289,11 +280,6 @@ def _fingerprint(spec: DeepModelSpec, crops: CropSet, y: np.ndarray, seed: int) 
     digest.update(np.ascontiguousarray(y).tobytes())
     digest.update(crops.meta[["patient_id", "lesion_id"]].to_numpy().astype(str).tobytes())
     return digest.hexdigest()[:16]
-
-
-def _save(path: Path, payload: dict[str, Any]) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
 
 
 def train_lesion_model(crops: CropSet, y: np.ndarray, classes: list[Any], spec: DeepModelSpec,
@@ -332,10 +318,7 @@ def train_lesion_model(crops: CropSet, y: np.ndarray, classes: list[Any], spec: 
         main_loss, supcon = _loss_fns(spec, y[train_rows], n_classes, classes)
         main_loss.to(device)
         optim = make_optimizer([p for p in net.parameters() if p.requires_grad], t, device)
-        base = optim.base_optimizer if isinstance(optim, SAM) else optim
-        schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(base, T_max=t.epochs)
-                    if t.schedule == "cosine"
-                    else torch.optim.lr_scheduler.LambdaLR(base, lambda e: 1.0))
+        schedule = make_schedule(optim, t.schedule, t.epochs)
         generator = torch.Generator().manual_seed(seed)
         history: list[dict[str, float]] = []
         best_auc, best_loss, best_epoch = -np.inf, np.inf, -1
@@ -346,11 +329,8 @@ def train_lesion_model(crops: CropSet, y: np.ndarray, classes: list[Any], spec: 
         if ckpt is not None and resume and (ckpt / "last.pt").is_file():
             state = torch.load(ckpt / "last.pt", map_location="cpu", weights_only=False)
             if state.get("key") == key:
-                model.load_state_dict(state["model"])
-                base.load_state_dict(state["optimizer"])
-                schedule.load_state_dict(state["schedule"])
+                restore_training_state(state, model, optim, schedule)
                 generator.set_state(state["generator"])
-                torch.set_rng_state(state["torch_rng"])
                 history, best_auc = state["history"], state["best_auc"]
                 best_loss = state["best_loss"]
                 best_epoch, best_state = state["best_epoch"], state["best_state"]
@@ -382,10 +362,10 @@ def train_lesion_model(crops: CropSet, y: np.ndarray, classes: list[Any], spec: 
                 closure = partial(batch_loss, net, main_loss, supcon, t.supcon_weight, x, present,
                                   cvec, target, numerics)
                 optim.zero_grad()
-                saved = [b.detach().clone() for b in model.buffers()]  # batch-norm statistics
+                saved = save_buffers(model)  # batch-norm statistics
                 loss = closure()
                 if not finite_step(loss, net) and numerics.precision == "bf16":
-                    _restore_buffers(model, saved)
+                    restore_buffers(model, saved)
                     # bfloat16 gave NaN / inf: train on in float32 from this step (see finite_step)
                     numerics = dataclasses.replace(numerics, precision="fp32")
                     fallback = {"epoch": epoch, "step": b0 // t.batch_size}
@@ -394,21 +374,16 @@ def train_lesion_model(crops: CropSet, y: np.ndarray, classes: list[Any], spec: 
                     optim.zero_grad()
                     loss = closure()
                 if not finite_step(loss, net):
-                    _restore_buffers(model, saved)
+                    restore_buffers(model, saved)
                     optim.zero_grad()
                     skipped += 1
                     continue
-                if isinstance(optim, SAM):
-                    optim.first_step(zero_grad=True)
-                    if not finite_step(closure(update_bank=False), net):
-                        optim.restore()
-                        _restore_buffers(model, saved)
-                        optim.zero_grad()
-                        skipped += 1
-                        continue
-                    optim.second_step(zero_grad=True)
-                else:
-                    optim.step()
+                # SAM's second pass: at the perturbed weights, not updating the memory bank
+                if not optimizer_step(optim, partial(_second_pass, closure, net)):
+                    restore_buffers(model, saved)
+                    optim.zero_grad()
+                    skipped += 1
+                    continue
                 losses.append(float(loss.detach()))
             schedule.step()
             prob = predict_crops(model, crops.subset(val_rows),
@@ -436,17 +411,17 @@ def train_lesion_model(crops: CropSet, y: np.ndarray, classes: list[Any], spec: 
                 best_state = copy.deepcopy(model.state_dict())
             if ckpt is not None and rank == 0:
                 ckpt.mkdir(parents=True, exist_ok=True)
-                _save(ckpt / "last.pt", {
-                    "key": key, "epoch": epoch, "model": model.state_dict(),
-                    "optimizer": base.state_dict(), "schedule": schedule.state_dict(),
-                    "generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
+                save_checkpoint(ckpt / "last.pt", {
+                    "key": key, "epoch": epoch, **training_state(model, optim, schedule),
+                    "generator": generator.get_state(),
                     "history": history, "best_auc": best_auc, "best_loss": best_loss,
                     "best_epoch": best_epoch,
                     "best_state": best_state,
                     "bank": None if supcon is None or supcon.bank_z is None
                     else (supcon.bank_z, supcon.bank_y)})
                 if best_epoch == epoch:
-                    _save(ckpt / "best.pt", {"key": key, "epoch": epoch, "model": best_state})
+                    save_checkpoint(ckpt / "best.pt",
+                                    {"key": key, "epoch": epoch, "model": best_state})
             if bar is not None:
                 bar[0].update(bar[1], advance=1, description=f"{spec.name} val AUC {val_auc:.3f}")
         if bar is not None:
@@ -467,25 +442,9 @@ def train_lesion_model(crops: CropSet, y: np.ndarray, classes: list[Any], spec: 
                        on_cpu)
 
 
-def _restore_buffers(model: torch.nn.Module, saved: list[torch.Tensor]) -> None:
-    """Put back the buffers (batch-norm running statistics) saved before a non-finite step."""
-    with torch.no_grad():
-        for buffer, value in zip(model.buffers(), saved, strict=True):
-            buffer.copy_(value)
-
-
-def finite_step(loss: torch.Tensor, net: torch.nn.Module) -> bool:
-    """Whether ``loss`` and every gradient of ``net`` are finite.
-
-    oneDNN's bfloat16 weight gradient of a 3x3 convolution on 1x1 maps (16-px crops at ResNet's
-    last stage) gives NaN now and then on AMX CPUs, and on some machines at every step: the
-    training loop then redoes the step and trains on in float32 (``extra["precision_fallback"]``
-    says where). A step still non-finite is skipped rather than taken (as AMP's gradient scaler
-    does): one such step would make every weight NaN.
-    """
-    norms = [p.grad.norm() for p in net.parameters() if p.grad is not None]
-    total = torch.stack(norms).sum() if norms else torch.zeros(())
-    return bool(torch.isfinite(loss.detach()) and torch.isfinite(total))
+def _second_pass(closure: Callable[..., torch.Tensor], net: torch.nn.Module) -> bool:
+    """SAM's second forward and backward (memory bank not updated); whether it is finite."""
+    return finite_step(closure(update_bank=False), net)
 
 
 def batch_loss(net: torch.nn.Module, main_loss: torch.nn.Module,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +13,9 @@ from livermets._atomic import write_table
 from livermets.cohort import Manifest
 from livermets.io import read_image, read_mask
 from livermets.lesions.measure import DEFAULT_SIZE_EDGES, size_group_names
-from livermets.report.document import Report
+from livermets.report.document import Report, Section
 from livermets.report.figures import gallery, size_distribution
+from livermets.report.registry import SectionRegistry, draw_sections
 from livermets.report.table_one import Variable, table_one
 
 PATIENT_VARIABLES = [
@@ -98,17 +100,26 @@ def gallery_crops(
     return crops
 
 
-def add_cohort_sections(
-    report: Report,
-    manifest: Manifest,
-    lesions: pd.DataFrame,
-    patients: pd.DataFrame,
-    out: Path,
-    per_class: int = 6,
-) -> None:
-    """Add Table 1, the size-distribution figure and the lesion gallery; write their tables."""
-    section = report.section("cohort", "Cohort", order=10)
-    pframe = patient_frame(manifest, patients)
+@dataclass(frozen=True)
+class CohortReportInput:
+    """What the cohort report draws: the manifest, the lesion and patient tables of
+    ``lesions.build_lesion_tables``, the folder its tables go to and the gallery's size."""
+
+    manifest: Manifest
+    lesions: pd.DataFrame
+    patients: pd.DataFrame
+    out: Path
+    per_class: int = 6
+
+
+COHORT_SECTIONS: SectionRegistry[CohortReportInput] = SectionRegistry("cohort report section")
+
+
+def draw_cohort(section: Section, data: CohortReportInput) -> None:
+    """Table 1 by centre, label and lesion class, the size distribution and the lesion gallery;
+    their tables under ``out/tables``."""
+    lesions, patients = data.lesions, data.patients
+    pframe = patient_frame(data.manifest, patients)
     lframe = lesions.merge(pframe[["patient_id", "center"]], on="patient_id", how="left")
     n_centres = pframe["center"].nunique()
     section.text(
@@ -116,7 +127,7 @@ def add_cohort_sections(
         f"lesions; lesions under the minimum size left out: "
         f"{int(patients['n_excluded_small'].sum())}."
     )
-    tables = out / "tables"
+    tables = data.out / "tables"
     by_centre = table_one(pframe, "center", PATIENT_VARIABLES)
     write_table(by_centre, tables / "table1_patients_by_centre.csv")
     section.table(
@@ -142,13 +153,31 @@ def add_cohort_sections(
             "Longest axial diameter by lesion class; dashed "
             "lines at the 10 mm and 30 mm size-group edges.",
         )
-        crops = gallery_crops(manifest, lframe, per_class)
+        crops = gallery_crops(data.manifest, lframe, data.per_class)
         if crops:
             section.figure(
-                gallery(crops, per_class),
+                gallery(crops, data.per_class),
                 "Lesion gallery: axial slice of largest "
                 "diameter, window W400/L50, lesion contour in red; rows are classes, "
                 "lesions ordered by size.",
             )
+
+
+COHORT_SECTIONS.add("cohort", "Cohort", 10, draw_cohort)
+
+
+def add_cohort_sections(
+    report: Report,
+    manifest: Manifest,
+    lesions: pd.DataFrame,
+    patients: pd.DataFrame,
+    out: Path,
+    per_class: int = 6,
+) -> None:
+    """Draw the registered cohort sections (``COHORT_SECTIONS``); write the lesion and patient
+    tables beside them."""
+    out = Path(out)
+    draw_sections(report, COHORT_SECTIONS,
+                  CohortReportInput(manifest, lesions, patients, out, per_class))
     write_table(lesions, out / "lesions.parquet")
     write_table(patients, out / "patients.parquet")

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pandas as pd
 
 from livermets.deep.demo import DemoCnnResult
-from livermets.report.document import Section
+from livermets.report.document import Report, Section
+from livermets.report.registry import SectionRegistry, draw_sections
 from livermets.study.runner import StudyResult
 
 
@@ -39,6 +40,9 @@ def draw_deep(section: Section, result: StudyResult) -> None:
                 "optimistic. Its AUC is in the model table; no frozen model is saved for it.")
 
 
+DEMO_CNN_SECTIONS: SectionRegistry[DemoCnnResult] = SectionRegistry("demo CNN report section")
+
+
 def draw_demo_cnn(section: Section, result: DemoCnnResult) -> None:
     """The demo's CNN on lesion crops against the radiomics models (same folds)."""
     cnn = result.spec
@@ -59,3 +63,11 @@ def draw_demo_cnn(section: Section, result: DemoCnnResult) -> None:
     if result.gradcam is not None:
         section.figure(result.gradcam.read_bytes(), "Grad-CAM of the last fold's CNN on its test "
                        "lesions: right and wrong predictions per class.")
+
+
+DEMO_CNN_SECTIONS.add("deep_cnn", "CNN on lesion crops vs radiomics", 410, draw_demo_cnn)
+
+
+def add_demo_cnn_sections(report: Report, result: DemoCnnResult) -> None:
+    """Draw the registered sections of the demo's CNN (``DEMO_CNN_SECTIONS``)."""
+    draw_sections(report, DEMO_CNN_SECTIONS, result)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 
 def forest_figure(table: pd.DataFrame, estimate: str, low: str, high: str, label: str = "variable",
-                  xlabel: str = "odds ratio (95% CI)", title: str = "") -> object | None:
+                  xlabel: str = "odds ratio (95% CI)", title: str = "") -> Figure | None:
     """A forest plot of ``table``'s rows (finite, positive estimates and CIs only), or None when no
     row can be drawn; rows that cannot (e.g. separation: OR -> inf) are listed in the title."""
     import matplotlib.pyplot as plt

@@ -4,12 +4,15 @@ time units and a numbers-at-risk table under the curves."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from livermets.stats.survival import KaplanMeier
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 UNITS = ("days", "weeks", "months", "years")
 
@@ -42,7 +45,7 @@ def numbers_at_risk(curves: Mapping[str, KaplanMeier], times: Sequence[float]) -
     return pd.DataFrame(rows, index=[f"{t:g}" for t in times]).T
 
 
-def km_axes(ax: Any, curves: Mapping[str, KaplanMeier], unit: str = "time",
+def km_axes(ax: Axes, curves: Mapping[str, KaplanMeier], unit: str = "time",
             title: str = "") -> pd.DataFrame:
     """Draw the curves on ``ax`` with bands, censor marks and a numbers-at-risk table; the table."""
     times = at_risk_times(curves)

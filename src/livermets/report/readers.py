@@ -1,42 +1,48 @@
 """Report sections of a reader study: reader AUCs with and without AI, Obuchowski-Rockette MRMC
-overall and per lesion-size group, and reading times."""
+overall and per lesion-size group, and reading times (``readers.analysis`` computes them)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from livermets._atomic import write_table
-from livermets.errors import DataError, LivermetsError
-from livermets.report.document import Report, figure_png
-from livermets.stats import mrmc, mrmc_data
+from livermets.readers.analysis import ReaderStudyResult, analyse_reader_study
+from livermets.report.document import Report, Section, figure_png
+from livermets.report.registry import SectionRegistry, draw_sections
+from livermets.stats.mrmc import MrmcResult
 
 ORDER = 60
-REQUIRED = ["reader", "modality", "case", "truth", "rating"]
 
 
-def _analyse(ratings: pd.DataFrame) -> object:
-    """OR MRMC (jackknife covariance, random readers and cases) of a ratings table."""
-    data = mrmc_data(ratings, reader="reader", modality="modality", case="case", truth="truth",
-                     rating="rating")
-    return mrmc(data, method="or", cov="jackknife", analysis="random")
+@dataclass(frozen=True)
+class ReaderReportInput:
+    """What the reader-study report draws: the analysed study and the folder of its tables."""
+
+    study: ReaderStudyResult
+    out: Path
 
 
-def reader_auc_table(result: object) -> pd.DataFrame:
+READER_SECTIONS: SectionRegistry[ReaderReportInput] = SectionRegistry(
+    "reader study report section")
+
+
+def reader_auc_table(result: MrmcResult) -> pd.DataFrame:
     """AUC of every reader in every modality, with the reader average."""
-    table = result.reader_auc.T.copy()  # type: ignore[attr-defined]
+    table = result.reader_auc.T.copy()
     table.loc["mean"] = table.mean(axis=0)
     table.index.name = "reader"
     return table.round(3).reset_index()
 
 
-def mrmc_table(result: object, label: str = "all cases") -> pd.DataFrame:
+def mrmc_table(result: MrmcResult, label: str = "all cases") -> pd.DataFrame:
     """One row per modality comparison: AUCs, difference with CI, F/t and p."""
     out = []
-    aucs = result.reader_auc.mean(axis=1)  # type: ignore[attr-defined]
-    for comp in result.comparisons:  # type: ignore[attr-defined]
+    aucs = result.reader_auc.mean(axis=1)
+    for comp in result.comparisons:
         out.append({"cases": label, "modality_a": comp.modality_a,
                     "auc_a": round(float(aucs[comp.modality_a]), 3),
                     "modality_b": comp.modality_b,
@@ -59,14 +65,14 @@ def reading_time_table(ratings: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def auc_figure(result: object) -> bytes:
+def auc_figure(result: MrmcResult) -> bytes:
     """Reader AUCs per modality, one line per reader."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    aucs = result.reader_auc  # type: ignore[attr-defined]
+    aucs = result.reader_auc
     fig, ax = plt.subplots(figsize=(4.5, 3.5))
     x = np.arange(len(aucs.index))
     for reader in aucs.columns:
@@ -80,39 +86,39 @@ def auc_figure(result: object) -> bytes:
     return figure_png(fig)
 
 
-def add_reader_sections(report: Report, ratings_df: pd.DataFrame, out: str | Path) -> Report:
-    """Add the reader-study sections to ``report`` and write their tables under ``out/tables``."""
-    missing = [c for c in REQUIRED if c not in ratings_df.columns]
-    if missing:
-        raise DataError(f"the ratings table lacks columns {missing}; use the CSV written by "
-                        "`livermets readers export`.")
-    out = Path(out)
-    result = _analyse(ratings_df)
-    section = report.section("readers", "Reader study", ORDER)
-    n_readers, n_cases = ratings_df["reader"].nunique(), ratings_df["case"].nunique()
+def draw_readers(section: Section, data: ReaderReportInput) -> None:
+    """Reader AUCs, the MRMC comparisons overall and per size group, reading times; their
+    tables under ``out/tables``."""
+    study, tables = data.study, data.out / "tables"
+    ratings = study.ratings
+    n_readers, n_cases = ratings["reader"].nunique(), ratings["case"].nunique()
     section.text(f"{n_readers} readers rated {n_cases} cases in each of "
-                 f"{ratings_df['modality'].nunique()} sessions. Obuchowski-Rockette analysis "
+                 f"{ratings['modality'].nunique()} sessions. Obuchowski-Rockette analysis "
                  "with jackknife covariance, random readers and random cases, Hillis df.")
-    aucs = reader_auc_table(result)
-    write_table(aucs, out / "tables" / "reader_auc.csv")
+    aucs = reader_auc_table(study.overall)
+    write_table(aucs, tables / "reader_auc.csv")
     section.table(aucs, "Empirical AUC of every reader per session.")
-    section.figure(auc_figure(result), "Reader AUCs without and with AI (grey: readers).")
-    tables = [mrmc_table(result)]
-    notes = []
-    if "size_group" in ratings_df.columns:
-        for group, part in ratings_df.groupby("size_group", sort=True):
-            try:
-                tables.append(mrmc_table(_analyse(part), f"size {group}"))
-            except LivermetsError as exc:
-                notes.append(f"size {group}: not analysed ({exc})")
-    comparison = pd.concat(tables, ignore_index=True)
-    write_table(comparison, out / "tables" / "reader_mrmc.csv")
+    section.figure(auc_figure(study.overall), "Reader AUCs without and with AI (grey: readers).")
+    comparison = pd.concat([mrmc_table(study.overall),
+                            *(mrmc_table(result, f"size {group}")
+                              for group, result in study.by_size)], ignore_index=True)
+    write_table(comparison, tables / "reader_mrmc.csv")
     section.table(comparison, "Difference of reader-averaged AUCs (OR MRMC), overall and by "
                   "lesion size, with 95% CIs and p.")
-    for note in notes:
-        section.note(note)
-    if "time_s" in ratings_df.columns:
-        times = reading_time_table(ratings_df)
-        write_table(times, out / "tables" / "reading_times.csv")
+    for group, why in study.not_analysed:
+        section.note(f"size {group}: not analysed ({why})")
+    if "time_s" in ratings.columns:
+        times = reading_time_table(ratings)
+        write_table(times, tables / "reading_times.csv")
         section.table(times, "Reading time per case (seconds): median and IQR.")
+
+
+READER_SECTIONS.add("readers", "Reader study", ORDER, draw_readers)
+
+
+def add_reader_sections(report: Report, ratings_df: pd.DataFrame, out: str | Path) -> Report:
+    """Analyse the ratings (``readers.analysis``), draw the registered reader-study sections
+    (``READER_SECTIONS``) and write their tables under ``out/tables``."""
+    study = analyse_reader_study(ratings_df)
+    draw_sections(report, READER_SECTIONS, ReaderReportInput(study, Path(out)))
     return report

@@ -1,4 +1,5 @@
-"""The sections of a study report, each registered once by name, title and order.
+"""The sections of a study report, each registered once by name, title and order (the one
+idiom of every report kind: ``report.registry``).
 
 ``report.study.add_study_sections`` draws every registered section that applies to a study, in
 order. To add a section: write ``draw_<name>(section, result)`` in the report module of its
@@ -8,9 +9,7 @@ topic and register it here with its order and the rule of when it applies.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
-from livermets._registry import Registry
 from livermets.report.deep import draw_deep
 from livermets.report.document import Section
 from livermets.report.flow import draw_flow
@@ -28,40 +27,25 @@ from livermets.report.models import (
     subgroup_table,
 )
 from livermets.report.multiphase import draw_multiphase, draw_workflow_design, workflow_evaluations
+from livermets.report.registry import ReportSection, SectionRegistry
 from livermets.report.study_patients import draw_patient_table
 from livermets.report.survival import survival_section
 from livermets.study.runner import StudyResult
 
-Draw = Callable[[Section, StudyResult], None]
-Applies = Callable[[StudyResult], bool]
+StudySection = ReportSection[StudyResult]
+STUDY_SECTIONS: SectionRegistry[StudyResult] = SectionRegistry("study report section")
 
 
-@dataclass(frozen=True)
-class StudySection:
-    """One section of the study report: id, title, order and when it is drawn."""
-
-    key: str
-    title: str
-    order: int
-    draw: Draw
-    applies: Applies
-
-
-STUDY_SECTIONS: Registry[StudySection] = Registry("study report section")
-
-
-def register_study_section(key: str, title: str, order: int, draw: Draw,
-                           applies: Applies) -> StudySection:
+def register_study_section(key: str, title: str, order: int,
+                           draw: Callable[[Section, StudyResult], None],
+                           applies: Callable[[StudyResult], bool]) -> StudySection:
     """Register a section (a key registered twice raises)."""
-    entry = StudySection(key, title, order, draw, applies)
-    STUDY_SECTIONS.register(key, description=title)(lambda: entry)
-    return entry
+    return STUDY_SECTIONS.add(key, title, order, draw, applies)
 
 
 def study_sections() -> list[StudySection]:
     """Every registered section in report order (equal orders keep registration order)."""
-    return sorted((STUDY_SECTIONS.create(name) for name in STUDY_SECTIONS),
-                  key=lambda s: s.order)
+    return STUDY_SECTIONS.sections()
 
 
 def _models(r: StudyResult) -> bool:

@@ -3,13 +3,15 @@ and a per-size-group scatter of per-lesion Dice against diameter."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from livermets._atomic import atomic_path, write_table
-from livermets.report.document import Report, figure_png
+from livermets.report.document import Report, Section, figure_png
+from livermets.report.registry import SectionRegistry, draw_sections
 from livermets.segment.qa import ALL_GROUPS, SegmentationQA
 
 
@@ -90,12 +92,39 @@ def dice_vs_diameter(lesions: pd.DataFrame, groups: list[str], edges: tuple[floa
     return figure_png(fig)
 
 
-def add_segmentation_sections(report: Report, qa_result: SegmentationQA, out: Path) -> None:
-    """Add the segmentation-QA section; write its tables and figure under ``out``."""
-    out = Path(out)
-    qa = qa_result
+@dataclass(frozen=True)
+class DemoTraining:
+    """How the demo trained the segmenter whose masks the QA compares."""
+
+    iterations: int
+    train_centre: str
+
+
+@dataclass(frozen=True)
+class SegmentationReportInput:
+    """What the segmentation report draws: the QA, the folder its tables and figure go to and,
+    for the demo, how its segmenter was trained."""
+
+    qa: SegmentationQA
+    out: Path
+    demo: DemoTraining | None = None
+
+
+SEGMENTATION_SECTIONS: SectionRegistry[SegmentationReportInput] = SectionRegistry(
+    "segmentation report section")
+
+
+def draw_segmentation(section: Section, data: SegmentationReportInput) -> None:
+    """The segmentation-QA section; its tables and figure under ``out``."""
+    qa, out = data.qa, data.out
+    if data.demo is not None:
+        section.note(
+            f"Demo segmentation: livermets' MONAI UNet trained for {data.demo.iterations} "
+            f"iterations on centre {data.demo.train_centre} at 2 x 2 x 5 mm, applied to the "
+            "other centre and compared with the synthetic truth masks. A short CPU training: it "
+            "shows the pipeline, not a good model."
+        )
     match = qa.settings.match
-    section = report.section("segmentation", "Segmentation quality", order=20)
     section.text(
         f"Automatic against reference masks in {qa.n_patients} patients. Dice, 95th-percentile "
         "Hausdorff distance (HD95) and average symmetric surface distance (ASD) per structure; "
@@ -134,12 +163,17 @@ def add_segmentation_sections(report: Report, qa_result: SegmentationQA, out: Pa
     )
 
 
+SEGMENTATION_SECTIONS.add("segmentation", "Segmentation quality", 20, draw_segmentation)
+
+
+def add_segmentation_sections(report: Report, qa_result: SegmentationQA, out: Path) -> None:
+    """Draw the registered segmentation sections (``SEGMENTATION_SECTIONS``) of a QA; write
+    their tables and figure under ``out``."""
+    draw_sections(report, SEGMENTATION_SECTIONS, SegmentationReportInput(qa_result, Path(out)))
+
+
 def add_demo_segmentation_sections(report: Report, qa: SegmentationQA, out: Path, *,
                                    iterations: int, train_centre: str) -> None:
     """The demo's segmentation QA: what was trained on what, then the QA section."""
-    report.section("segmentation", "Segmentation quality", order=20).note(
-        f"Demo segmentation: livermets' MONAI UNet trained for {iterations} iterations on centre "
-        f"{train_centre} at 2 x 2 x 5 mm, applied to the other centre and compared with the "
-        "synthetic truth masks. A short CPU training: it shows the pipeline, not a good model."
-    )
-    add_segmentation_sections(report, qa, out)
+    draw_sections(report, SEGMENTATION_SECTIONS, SegmentationReportInput(
+        qa, Path(out), DemoTraining(iterations, train_centre)))

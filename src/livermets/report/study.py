@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from livermets.report.document import Report
+from livermets.report.registry import draw_sections
 from livermets.study.runner import StudyResult
 
 
@@ -20,11 +21,9 @@ def add_study_sections(report: Report, result: StudyResult) -> dict[str, pd.Data
     """Draw every registered study section (``report.sections``) that applies to ``result``,
     in order; returns the report's named tables (ORs, Cox, calibration, decision curves, ...),
     which the study also puts in metrics.json."""
-    from livermets.report.sections import study_sections
+    from livermets.report.sections import STUDY_SECTIONS
 
-    for entry in study_sections():
-        if entry.applies(result):
-            entry.draw(report.section(entry.key, entry.title, entry.order), result)
+    draw_sections(report, STUDY_SECTIONS, result)
     return report.named_tables()
 
 

@@ -9,12 +9,10 @@ spacing in, the masks out lie on the image's own grid.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import math
 import platform
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,8 +26,10 @@ from livermets._atomic import atomic_path, write_text
 from livermets.cohort import Manifest, PatientRow, read_lesion_labels
 from livermets.errors import ConfigError, DataError, InputFileError
 from livermets.io import read_image, read_mask, resample_to
+from livermets.nn.grid import ORIENTATION, image_on_grid, to_grid
+from livermets.nn.intensity import Intensity
+from livermets.nn.training import adamw, check_finite, deterministic, make_schedule, torch_threads
 
-ORIENTATION = "LPS"
 NETWORKS = ("dynunet", "unet")
 LESION_CLASS_MODES = ("single", "labels")
 MODEL_FILE = "model.pt"
@@ -148,76 +148,12 @@ def build_network(
     )
 
 
-@contextlib.contextmanager
-def torch_threads(n: int | None) -> Iterator[None]:
-    """Run a block with ``n`` torch CPU threads (unchanged when None), then restore."""
-    before = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 # ---------------------------------------------------------------- preprocessing
-
-
-def to_grid(
-    image: sitk.Image, spacing_xyz: Sequence[float], orientation: str = ORIENTATION
-) -> sitk.Image:
-    """An empty image covering ``image`` at the given spacing and orientation (LPS unless told),
-    the network's grid."""
-    oriented = sitk.DICOMOrient(image, orientation)
-    old_size = np.array(oriented.GetSize(), dtype=float)
-    old_spacing = np.array(oriented.GetSpacing(), dtype=float)
-    new_spacing = np.array(spacing_xyz, dtype=float)
-    size = np.maximum(1, np.round(old_size * old_spacing / new_spacing)).astype(int)
-    # keep the physical centre of the first voxel's extent: shift the origin by half a voxel
-    direction = np.array(oriented.GetDirection()).reshape(3, 3)
-    corner = np.array(oriented.GetOrigin()) - direction @ (old_spacing / 2)
-    origin = corner + direction @ (new_spacing / 2)
-    grid = sitk.Image([int(s) for s in size], sitk.sitkUInt8)
-    grid.SetSpacing([float(s) for s in new_spacing])
-    grid.SetDirection(oriented.GetDirection())
-    grid.SetOrigin([float(v) for v in origin])
-    return grid
-
-
-def image_on_grid(image: sitk.Image, grid: sitk.Image) -> np.ndarray:
-    """The image resampled (linear) onto the grid, as float32 (z, y, x)."""
-    low = float(np.min(sitk.GetArrayViewFromImage(image)))
-    resampled = sitk.Resample(
-        sitk.Cast(image, sitk.sitkFloat32), grid, sitk.Transform(), sitk.sitkLinear, low,
-        sitk.sitkFloat32,
-    )  # fmt: skip
-    return sitk.GetArrayFromImage(resampled)
 
 
 def labels_on_grid(labels: sitk.Image, grid: sitk.Image) -> np.ndarray:
     """A label map resampled (nearest neighbour) onto the grid, as uint8 (z, y, x)."""
     return sitk.GetArrayFromImage(resample_to(sitk.Cast(labels, sitk.sitkUInt8), grid))
-
-
-@dataclass(frozen=True)
-class Intensity:
-    """Intensity normalisation: CT clips to foreground percentiles and uses foreground mean and
-    SD (nnU-Net's CT scheme); other modalities use each image's own mean and SD."""
-
-    mode: str
-    low: float = 0.0
-    high: float = 0.0
-    mean: float = 0.0
-    std: float = 1.0
-
-    def apply(self, volume: np.ndarray) -> np.ndarray:
-        """Normalised float32 copy of a volume."""
-        if self.mode == "ct":
-            out = (np.clip(volume, self.low, self.high) - self.mean) / self.std
-        else:
-            sd = float(volume.std()) or 1.0
-            out = (volume - float(volume.mean())) / sd
-        return out.astype(np.float32)
 
 
 def fit_intensity(volumes: Sequence[np.ndarray], labels: Sequence[np.ndarray], ct: bool):
@@ -498,7 +434,7 @@ def train_segmenter(
 ) -> SegmenterModel:
     """Train a segmenter on a cohort's images with their liver and lesion masks."""
     settings = settings or SegmenterSettings()
-    with torch_threads(settings.threads):
+    with deterministic(settings.seed, settings.threads):
         return _train(manifest, settings, splits, resample_masks, progress)
 
 
@@ -519,7 +455,6 @@ def _train(
     images = [read_image(r.image) for r in rows]  # type: ignore[arg-type]
     spacing = settings.spacing or _median_spacing(images)
     rng = np.random.default_rng(settings.seed)
-    torch.manual_seed(settings.seed)
     volumes, label_maps = [], []
     for row, image in zip(rows, images, strict=True):
         target = patient_labels(
@@ -534,11 +469,8 @@ def _train(
         for r, v, lab in zip(rows, volumes, label_maps, strict=True)
     ]
     network = build_network(settings, len(classes), spacing)
-    optimiser = torch.optim.AdamW(network.parameters(), lr=settings.learning_rate,
-                                  weight_decay=1e-5)  # fmt: skip
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimiser, lambda it: (1 - it / settings.iterations) ** 0.9
-    )
+    optimiser = adamw(network.parameters(), settings.learning_rate, weight_decay=1e-5)
+    schedule = make_schedule(optimiser, "poly", settings.iterations)
     loss_fn = DiceCELoss(to_onehot_y=True, softmax=True)
     sampler = PatchSampler(settings.patch_size, len(classes), settings.seed)
     losses: list[float] = []
@@ -560,12 +492,7 @@ def _train(
         loss.backward()
         optimiser.step()
         schedule.step()
-        value = float(loss.detach())
-        if not math.isfinite(value):
-            raise DataError(
-                f"training diverged (loss {value}) at iteration {iteration + 1}; lower "
-                "--learning-rate."
-            )
+        value = check_finite(float(loss.detach()), iteration + 1, "lower --learning-rate")
         losses.append(value)
         if progress is not None:
             progress(iteration + 1, value)

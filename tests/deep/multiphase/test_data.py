@@ -11,7 +11,8 @@ from livermets.deep.multiphase.config import LESION_CLASSES, make_settings
 from livermets.deep.multiphase.data import MultiphaseCase, load_cases
 from livermets.errors import DataError
 from livermets.io import read_image
-from livermets.segment.monai_model import Intensity, image_on_grid
+from livermets.nn.grid import image_on_grid
+from livermets.nn.intensity import Intensity
 
 SETTINGS = make_settings(spacing_mm=(6.0, 6.0, 10.0), patch=(16, 16, 8), features=(4, 8),
                          stem_channels=4, embedding_size=4)

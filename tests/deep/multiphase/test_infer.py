@@ -25,7 +25,7 @@ from livermets.deep.multiphase.infer import (
 )
 from livermets.deep.multiphase.network import MultiPhaseSegNet
 from livermets.errors import ConfigError, DataError
-from livermets.segment.monai_model import Intensity
+from livermets.nn.intensity import Intensity
 from tests.deep.multiphase.test_data import tiny_case
 
 SETTINGS = make_settings(patch=(16, 16, 8), features=(4, 8), stem_channels=4, embedding_size=4,

@@ -23,7 +23,8 @@ from livermets.cohort import Manifest, PatientRow, load_manifest, read_lesion_la
 from livermets.deep.multiphase.config import N_TISSUE, REFERENCE_PHASE, MultiphaseSettings
 from livermets.errors import DataError
 from livermets.io import read_image, read_mask, resample_to
-from livermets.segment.monai_model import Intensity, image_on_grid, to_grid
+from livermets.nn.grid import image_on_grid, to_grid
+from livermets.nn.intensity import Intensity
 
 CACHE_FORMAT = "livermets-multiphase-case/1"
 Progress = Callable[[int, int], None]

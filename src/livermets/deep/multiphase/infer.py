@@ -46,7 +46,8 @@ from livermets.deep.multiphase.network import MultiPhaseSegNet
 from livermets.deep.multiphase.train import load_multiphase_model
 from livermets.errors import ConfigError, DataError
 from livermets.io import resample_to, write_image
-from livermets.segment.monai_model import Intensity, torch_threads
+from livermets.nn.intensity import Intensity
+from livermets.nn.training import torch_threads
 
 RULES: tuple[str, ...] = ("max_in_liver", "volume", "patient_head")
 Loaded = tuple[MultiPhaseSegNet, MultiphaseSettings, Intensity]

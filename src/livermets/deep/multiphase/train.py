@@ -9,11 +9,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import math
 import platform
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,15 +22,23 @@ import torch
 import torch.nn.functional as F
 
 from livermets import __version__
-from livermets._atomic import atomic_path, write_text
+from livermets._atomic import write_text
 from livermets.deep.losses import AsymmetricSupConLoss, FocalLoss
 from livermets.deep.multiphase.config import N_TISSUE, MultiphaseSettings, make_settings
 from livermets.deep.multiphase.data import MultiphaseCase
 from livermets.deep.multiphase.network import MultiPhaseSegNet
-from livermets.deep.sam import SAM
-from livermets.deep.train import deterministic
 from livermets.errors import ConfigError, DataError, InputFileError
-from livermets.segment.monai_model import Intensity
+from livermets.nn.intensity import Intensity
+from livermets.nn.training import (
+    adamw,
+    check_finite,
+    deterministic,
+    make_schedule,
+    optimizer_step,
+    restore_training_state,
+    save_checkpoint,
+    training_state,
+)
 
 MODEL_FILE = "model.pt"
 CONFIG_FILE = "model.json"
@@ -306,8 +314,7 @@ def _fingerprint(settings: MultiphaseSettings, cases: Sequence[MultiphaseCase],
 def _write_checkpoint(out: Path, state: dict[str, Any], settings: MultiphaseSettings,
                       intensity: Intensity, complete: bool) -> None:
     """Write ``model.pt`` then ``model.json``, each atomically."""
-    with atomic_path(out / MODEL_FILE) as tmp:
-        torch.save(state, tmp)
+    save_checkpoint(out / MODEL_FILE, state)
     config = {
         "format": FORMAT, "settings": settings.model_dump(mode="json"),
         "classes": list(settings.classes), "phases": list(settings.phases),
@@ -385,6 +392,13 @@ def _validation_batches(cases: Sequence[MultiphaseCase] | None,
     return out
 
 
+def _second_pass(loss: MultiphaseLoss, model: MultiPhaseSegNet, batch: Batch) -> bool:
+    """SAM's second forward and backward (memory bank not updated)."""
+    second, _ = loss(model, batch, update_bank=False)
+    second.backward()
+    return True
+
+
 def train_multiphase(cases: Sequence[MultiphaseCase], settings: MultiphaseSettings,
                      out_dir: str | Path, *, validation: Sequence[MultiphaseCase] | None = None,
                      progress: TrainProgress | None = None) -> TrainResult:
@@ -404,14 +418,9 @@ def _train(cases: Sequence[MultiphaseCase], settings: MultiphaseSettings, out: P
     started = time.perf_counter()
     key = _fingerprint(settings, cases, intensity)
     model = MultiPhaseSegNet(settings)
-    params = list(model.parameters())
-    if settings.use_sam:
-        optim: torch.optim.Optimizer = SAM(params, torch.optim.AdamW, rho=settings.sam_rho,
-                                           lr=settings.lr, weight_decay=settings.weight_decay)
-    else:
-        optim = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
-    base = optim.base_optimizer if isinstance(optim, SAM) else optim
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(base, T_max=settings.iterations)
+    optim = adamw(list(model.parameters()), settings.lr, settings.weight_decay,
+                  settings.sam_rho if settings.use_sam else None)
+    schedule = make_schedule(optim, "cosine", settings.iterations)
     rng = np.random.default_rng(settings.seed)
     loss = MultiphaseLoss(settings)
     history: list[dict[str, float]] = []
@@ -422,11 +431,8 @@ def _train(cases: Sequence[MultiphaseCase], settings: MultiphaseSettings, out: P
             raise ConfigError(
                 f"{out} holds a multi-phase model trained with other settings, patients or "
                 "normalisation; give another output folder or delete that one to retrain.")
-        model.load_state_dict(state["model"])
-        base.load_state_dict(state["optimizer"])
-        schedule.load_state_dict(state["schedule"])
+        restore_training_state(state, model, optim, schedule)
         rng.bit_generator.state = json.loads(state["rng"])
-        torch.set_rng_state(state["torch_rng"])
         history, start = list(state["history"]), int(state["iteration"])
         if state.get("bank") is not None:
             loss.supcon.bank_z, loss.supcon.bank_y = state["bank"]
@@ -438,17 +444,9 @@ def _train(cases: Sequence[MultiphaseCase], settings: MultiphaseSettings, out: P
         optim.zero_grad(set_to_none=True)
         total, parts = loss(model, batch)
         total.backward()
-        if isinstance(optim, SAM):
-            optim.first_step(zero_grad=True)
-            second, _ = loss(model, batch, update_bank=False)
-            second.backward()
-            optim.second_step(zero_grad=True)
-        else:
-            optim.step()
+        optimizer_step(optim, partial(_second_pass, loss, model, batch))
         schedule.step()
-        if not math.isfinite(parts["loss"]):
-            raise DataError(f"training diverged (loss {parts['loss']}) at iteration {iteration}; "
-                            "lower the learning rate (lr).")
+        check_finite(parts["loss"], iteration, "lower the learning rate (lr)")
         record = {"iteration": float(iteration), **parts, "lr": float(schedule.get_last_lr()[0])}
         last = iteration == settings.iterations
         checkpoint = iteration % settings.checkpoint_every == 0 or last
@@ -457,9 +455,8 @@ def _train(cases: Sequence[MultiphaseCase], settings: MultiphaseSettings, out: P
         history.append(record)
         if checkpoint:
             _write_checkpoint(out, {
-                "key": key, "iteration": iteration, "model": model.state_dict(),
-                "optimizer": base.state_dict(), "schedule": schedule.state_dict(),
-                "rng": json.dumps(rng.bit_generator.state), "torch_rng": torch.get_rng_state(),
+                "key": key, "iteration": iteration, **training_state(model, optim, schedule),
+                "rng": json.dumps(rng.bit_generator.state),
                 "history": history,
                 "bank": None if loss.supcon.bank_z is None
                 else (loss.supcon.bank_z, loss.supcon.bank_y)}, settings, intensity, last)

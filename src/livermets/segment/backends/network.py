@@ -139,7 +139,7 @@ def network_grid(image: sitk.Image, spacing: Any, orientation: str | None) -> si
     """The grid the network sees: the image itself, reoriented, and/or resampled to spacing."""
     if spacing is None:
         return image if orientation is None else sitk.DICOMOrient(image, orientation)
-    from livermets.segment.monai_model import to_grid
+    from livermets.nn.grid import to_grid
 
     if orientation is None:
         code = sitk.DICOMOrientImageFilter.GetOrientationFromDirectionCosines(
@@ -155,7 +155,7 @@ def channel_on_grid(image: sitk.Image, grid: sitk.Image, spacing: Any,
     if spacing is None:
         oriented = image if orientation is None else sitk.DICOMOrient(image, orientation)
         return sitk.GetArrayFromImage(oriented).astype(np.float32)
-    from livermets.segment.monai_model import image_on_grid
+    from livermets.nn.grid import image_on_grid
 
     return image_on_grid(image, grid)
 
@@ -328,7 +328,7 @@ class NetworkBackend:
         import torch
         from monai.inferers import sliding_window_inference
 
-        from livermets.segment.monai_model import torch_threads
+        from livermets.nn.training import torch_threads
 
         if self._network is None:
             self.check()
