@@ -43,6 +43,38 @@ def test_demo_end_to_end(cli, tmp_path):
     assert f"{folds} of {folds} folds were read from the cache" in (out / "report.html").read_text()
 
 
+def test_demo_opens_the_callers_bar_for_the_synthetic_cohort_only(monkeypatch, tmp_path):
+    """``run_demo`` draws nothing: it opens the caller's progress display (the CLI's bar)
+    around the synthetic cohort and passes its callback down to ``generate_cohort``."""
+    import contextlib
+
+    import livermets.demo as demo
+
+    calls: list[tuple] = []
+
+    @contextlib.contextmanager
+    def bars(total, description):
+        calls.append(("open", total, description))
+        try:
+            yield lambda pid: calls.append(("patient", pid))
+        finally:
+            calls.append(("close",))
+
+    class Stop(Exception):
+        pass
+
+    def fake_generate(config, out, workers=None, progress=None):
+        progress("P0001")
+        progress("P0002")
+        raise Stop  # the rest of the demo is test_demo_end_to_end's
+
+    monkeypatch.setattr(demo, "generate_cohort", fake_generate)
+    with contextlib.suppress(Stop):
+        demo.run_demo(tmp_path / "demo", patients=2, progress=bars)
+    assert calls == [("open", 2, "synth crlm-vs-hemangioma"), ("patient", "P0001"),
+                     ("patient", "P0002"), ("close",)]
+
+
 def test_demo_bad_patients_exits_2(cli, tmp_path):
     code, output = cli("demo", "--out", tmp_path / "d", "--patients", "0")
     assert code == 2 and "--patients" in output and "Traceback" not in output

@@ -29,10 +29,25 @@ def test_only_the_cli_imports_the_cli():
     assert offenders == []
 
 
+def test_only_the_cli_draws_progress_bars():
+    """Progress is reported through the callbacks of ``livermets._progress``; only ``cli``
+    (``cli/_progress.py``) turns them into rich bars."""
+    offenders = sorted(
+        f"{path.relative_to(SRC)} imports {name}"
+        for path in SRC.rglob("*.py") if "cli" not in path.relative_to(SRC).parts[:1]
+        for name in _imports(path) if name == "rich.progress" or name.startswith("rich.progress.")
+    )
+    assert offenders == []
+    progress = {n for n in _imports(SRC / "_progress.py") if n.startswith("livermets")}
+    assert progress == set()
+
+
 def test_the_rule_sees_function_level_imports(tmp_path):
     sample = tmp_path / "m.py"
     sample.write_text("def f():\n    from livermets.cli._common import err_console\n")
     assert "livermets.cli._common" in _imports(sample)
+    sample.write_text("def f():\n    from rich.progress import Progress\n")
+    assert "rich.progress" in _imports(sample)
 
 
 def test_radiomics_and_segment_never_import_models():
@@ -54,7 +69,8 @@ def test_radiomics_and_segment_never_import_models():
 # lower ones, at top level or inside functions
 LAYERS = [
     {"livermets", "errors"},
-    {"_atomic", "_docs", "_extras", "_networks", "_outputs", "_hashing", "_code", "_registry"},
+    {"_atomic", "_docs", "_extras", "_networks", "_outputs", "_hashing", "_code", "_registry",
+     "_progress"},
     {"_cache"},  # uses _atomic
     {"stats", "io"},
     {"cohort", "datasets"},

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from livermets._atomic import write_text
+from livermets._progress import PatientBars
 from livermets.cohort import load_manifest, validate_cohort
 from livermets.errors import DataError
 from livermets.lesions import LesionSettings, build_lesion_tables
@@ -37,12 +39,16 @@ def run_demo(
     patients: int = 40,
     seed: int = 0,
     workers: int | None = None,
-    progress: bool = False,
+    progress: PatientBars | None = None,
     on_stage: Callable[[str], None] | None = None,
     segment: bool = False,
     cnn: bool = True,
 ) -> DemoResult:
-    """Generate the demo cohort, validate it, measure lesions and write ``out/report.html``."""
+    """Generate the demo cohort, validate it, measure lesions and write ``out/report.html``.
+
+    ``progress(total, description)`` opens a progress display over the synthetic cohort's
+    patients (the CLI's bar; None: silent), ``on_stage(name)`` is told each stage as it starts.
+    """
     out = Path(out)
     timings: dict[str, float] = {}
 
@@ -54,7 +60,9 @@ def run_demo(
 
     done = stage("synthetic cohort")
     config = make_config(DEMO_TASK, patients, seed, centres=2)
-    cohort = generate_cohort(config, out / "cohort", workers=workers, progress=progress)
+    bars = progress(patients, f"synth {DEMO_TASK}") if progress is not None else nullcontext()
+    with bars as advance:
+        cohort = generate_cohort(config, out / "cohort", workers=workers, progress=advance)
     done()
 
     done = stage("validation")

@@ -104,6 +104,16 @@ def test_precision_path_trains_with_finite_loss(crops_2d, precision):
     assert np.isfinite(result.val_prob).all()
 
 
+def test_training_reports_every_epoch_through_the_callback(crops_2d):
+    sub = crops_2d.subset(np.arange(40))
+    seen: list[tuple[int, int, dict[str, float]]] = []
+    result = train_lesion_model(sub, _labels(sub), CLASSES, _spec(epochs=2, precision="fp32"),
+                                seed=0, progress=lambda *call: seen.append(call))
+    assert [(done, total) for done, total, _ in seen] == [(1, 2), (2, 2)]
+    assert [record for _, _, record in seen] == result.history
+    assert {"loss", "val_auc"} <= set(seen[-1][2])
+
+
 @pytest.mark.parametrize("backbone,shape", [
     ("densenet_tiny", (3, 1, 32, 32)), ("resnet10", (3, 2, 32, 32)),
     ("densenet_tiny", (2, 1, 8, 16, 16))])
@@ -144,8 +154,11 @@ def test_deterministic_and_resume(crops_2d, tmp_path, precision):
     # interrupted after 2 epochs, then resumed from the checkpoint: same as uninterrupted
     train_lesion_model(sub, y, CLASSES, spec, seed=3, checkpoint_dir=tmp_path, max_epochs=2)
     assert (tmp_path / "last.pt").is_file() and (tmp_path / "best.pt").is_file()
-    c = train_lesion_model(sub, y, CLASSES, spec, seed=3, checkpoint_dir=tmp_path)
+    epochs: list[tuple] = []
+    c = train_lesion_model(sub, y, CLASSES, spec, seed=3, checkpoint_dir=tmp_path,
+                           progress=lambda *call: epochs.append(call))
     assert c.history == a.history
+    assert epochs == [(3, 3, a.history[2])]  # the resumed run reports its one epoch left
     for ta, tc in zip(a.model.state_dict().values(), c.model.state_dict().values(), strict=True):
         assert torch.equal(ta, tc)
     d = train_lesion_model(sub, y, CLASSES, spec, seed=4)

@@ -8,6 +8,7 @@ import typer
 
 from livermets._outputs import check_output_folder
 from livermets.cli._common import console, err_console, print_json
+from livermets.cli._progress import patient_progress
 
 
 def demo(
@@ -47,7 +48,7 @@ def demo(
         patients,
         seed,
         workers,
-        progress=not as_json,
+        progress=None if as_json else patient_progress,
         on_stage=None if as_json else lambda name: err_console.print(f"[bold]demo:[/] {name}"),
         segment=segment,
         cnn=cnn,

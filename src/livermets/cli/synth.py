@@ -9,6 +9,7 @@ import typer
 
 from livermets._outputs import check_output_folder
 from livermets.cli._common import console, print_json
+from livermets.cli._progress import quiet_or_patient_progress
 from livermets.errors import ConfigError
 from livermets.synth import TASK_NAMES, generate_cohort, make_config
 from livermets.synth.splits import parse_holdout, parse_split
@@ -58,7 +59,9 @@ def synth(
     spec = parse_split(split) if split is not None else (
         parse_holdout(holdout) if holdout is not None else None)
     start = time.perf_counter()
-    cohort = generate_cohort(config, out, workers=workers, progress=not json_output, split=spec)
+    with quiet_or_patient_progress(json_output, config.patients, f"synth {config.task}"
+                                   ) as advance:
+        cohort = generate_cohort(config, out, workers=workers, progress=advance, split=spec)
     seconds = time.perf_counter() - start
     payload = {
         "out": str(cohort.root), "task": config.task, "patients": cohort.n_patients,

@@ -19,6 +19,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold
 
+from livermets._progress import StepProgress
 from livermets.deep.aggregate import lesion_probabilities
 from livermets.deep.augment import augment_batch
 from livermets.deep.config import DeepModelSpec, TrainSettings
@@ -285,11 +286,14 @@ def _fingerprint(spec: DeepModelSpec, crops: CropSet, y: np.ndarray, seed: int) 
 def train_lesion_model(crops: CropSet, y: np.ndarray, classes: list[Any], spec: DeepModelSpec,
                        seed: int = 0, clinical: np.ndarray | None = None,
                        checkpoint_dir: str | Path | None = None, resume: bool = True,
-                       progress: bool = False, max_epochs: int | None = None) -> TrainResult:
+                       progress: StepProgress | None = None, max_epochs: int | None = None
+                       ) -> TrainResult:
     """Train on ``crops`` (crop labels ``y``, encoded 0..K-1) with a patient-grouped validation.
 
     The validation patients are taken from the given crops only, so pass the training fold:
     the test fold is never seen. ``max_epochs`` stops early (to test resuming).
+    ``progress(epoch, epochs, record)`` is called after every epoch (1-based; in rank 0 only)
+    with that epoch's ``history`` record (loss, val_auc, val_loss, lr).
     """
     import torch.distributed as dist
 
@@ -338,7 +342,6 @@ def train_lesion_model(crops: CropSet, y: np.ndarray, classes: list[Any], spec: 
                 if supcon is not None and state.get("bank") is not None:
                     supcon.bank_z, supcon.bank_y = state["bank"]
         fallback: dict[str, int] | None = None  # where bfloat16 training fell back to float32
-        bar = _progress_bar(progress and rank == 0, spec.name, t.epochs)
         stop = t.epochs if max_epochs is None else min(t.epochs, max_epochs)
         epoch = start
         for epoch in range(start, stop):
@@ -422,10 +425,8 @@ def train_lesion_model(crops: CropSet, y: np.ndarray, classes: list[Any], spec: 
                 if best_epoch == epoch:
                     save_checkpoint(ckpt / "best.pt",
                                     {"key": key, "epoch": epoch, "model": best_state})
-            if bar is not None:
-                bar[0].update(bar[1], advance=1, description=f"{spec.name} val AUC {val_auc:.3f}")
-        if bar is not None:
-            bar[0].stop()
+            if progress is not None and rank == 0:
+                progress(epoch + 1, t.epochs, dict(history[-1]))
         model.load_state_dict(best_state)
         if world > 1:  # batch-norm statistics differ per process: take rank 0's everywhere
             for buffer in model.buffers():
@@ -468,14 +469,3 @@ def _lesion_labels(meta: Any, y: np.ndarray, keys: Any) -> np.ndarray:
     return np.array([lookup[(p, lesion)] for p, lesion in
                      zip(keys["patient_id"], keys["lesion_id"], strict=True)], dtype=int)
 
-
-def _progress_bar(enabled: bool, name: str, total: int) -> tuple[Any, Any] | None:
-    """A rich progress bar over epochs (None when disabled)."""
-    if not enabled:
-        return None
-    from rich.progress import Progress
-
-    bar = Progress(transient=True)
-    task = bar.add_task(name, total=total)
-    bar.start()
-    return bar, task

@@ -13,6 +13,7 @@ import pandas as pd
 
 from livermets._atomic import remove_stale_temporaries
 from livermets._outputs import check_output_folder
+from livermets._progress import PatientProgress
 from livermets.cohort.synthetic import write_synthetic_marker
 from livermets.errors import ConfigError
 from livermets.synth.config import SynthConfig, centre_of
@@ -64,8 +65,11 @@ def generate_patient(config: SynthConfig, index: int, seed: np.random.SeedSequen
 
 
 def generate_cohort(config: SynthConfig, out: str | os.PathLike[str], workers: int | None = None,
-                    progress: bool = False, split: SplitSpec | None = None) -> Cohort:
+                    progress: PatientProgress | None = None, split: SplitSpec | None = None
+                    ) -> Cohort:
     """Generate the cohort of ``config`` into ``out``; same config and seed give the same bytes.
+
+    ``progress(patient_id)`` is called as each patient is written (in the order they finish).
 
     With ``split`` the manifest gets a ``split`` column (``livermets.synth.splits``), drawn from
     the seed after the patients are made: the images do not depend on it.
@@ -78,23 +82,22 @@ def generate_cohort(config: SynthConfig, out: str | os.PathLike[str], workers: i
     n_workers = min(workers or os.cpu_count() or 1, config.patients)
     seeds = np.random.SeedSequence(config.seed).spawn(config.patients)
     records: list[dict[str, Any] | None] = [None] * config.patients
-    bar = _progress(progress, config)
-    with bar as (advance, _):
-        if n_workers == 1:
-            for i, seed in enumerate(seeds):
-                records[i] = generate_patient(config, i, seed, str(root))
-                advance()
-        else:
-            with ProcessPoolExecutor(max_workers=n_workers) as pool:
-                futures = {pool.submit(generate_patient, config, i, seed, str(root)): i
-                           for i, seed in enumerate(seeds)}
-                try:
-                    for fut in as_completed(futures):
-                        records[futures[fut]] = fut.result()
-                        advance()
-                except BaseException:
-                    pool.shutdown(wait=False, cancel_futures=True)
-                    raise
+    advance = progress if progress is not None else _silent
+    if n_workers == 1:
+        for i, seed in enumerate(seeds):
+            records[i] = generate_patient(config, i, seed, str(root))
+            advance(patient_id(i))
+    else:
+        with ProcessPoolExecutor(max_workers=n_workers) as pool:
+            futures = {pool.submit(generate_patient, config, i, seed, str(root)): i
+                       for i, seed in enumerate(seeds)}
+            try:
+                for fut in as_completed(futures):
+                    records[futures[fut]] = fut.result()
+                    advance(patient_id(futures[fut]))
+            except BaseException:
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
     cohort = _collect(root, [r for r in records if r is not None], split, config.seed)
     write_synthetic_marker(root, {"task": config.task, "seed": config.seed,
                                   "patients": config.patients})
@@ -120,36 +123,5 @@ def _collect(root: Path, records: list[dict[str, Any]], split: SplitSpec | None 
                   paths["truth_patients"], len(records), len(truth))
 
 
-class _NoBar:
-    """A do-nothing progress context."""
-
-    def __enter__(self) -> tuple[Any, None]:
-        return (lambda: None), None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
-class _RichBar:
-    """A rich progress bar over patients."""
-
-    def __init__(self, total: int, label: str) -> None:
-        from rich.progress import Progress
-
-        self.progress = Progress(transient=False)
-        self.total, self.label = total, label
-
-    def __enter__(self) -> tuple[Any, None]:
-        self.progress.start()
-        task = self.progress.add_task(self.label, total=self.total)
-        return (lambda: self.progress.advance(task)), None
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
-
-
-def _progress(show: bool, config: SynthConfig) -> _NoBar | _RichBar:
-    """A progress bar when asked for, else a no-op."""
-    if not show:
-        return _NoBar()
-    return _RichBar(config.patients, f"synth {config.task}")
+def _silent(_patient: str) -> None:
+    """No progress reported."""

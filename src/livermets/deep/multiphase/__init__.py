@@ -16,7 +16,6 @@ _EXPORTS = {
     "MultiPhaseSegNet": "network", "MultiPhaseOutput": "network", "LesionOutput": "network",
     "instance_means": "network",
     "TrainResult": "train", "train_multiphase": "train", "load_multiphase_model": "train",
-    "rich_progress": "train",
     "RULES": "infer", "CasePrediction": "infer", "MultiphasePredictions": "infer",
     "extract_instances": "infer", "predict_case": "infer", "predict_cohort": "infer",
     "write_predictions": "infer",

@@ -6,12 +6,11 @@ checkpoints (``model.pt`` + ``model.json``) and resume from the last one.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import platform
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
@@ -23,6 +22,7 @@ import torch.nn.functional as F
 
 from livermets import __version__
 from livermets._atomic import write_text
+from livermets._progress import StepProgress
 from livermets.deep.losses import AsymmetricSupConLoss, FocalLoss
 from livermets.deep.multiphase.config import N_TISSUE, MultiphaseSettings, make_settings
 from livermets.deep.multiphase.data import MultiphaseCase
@@ -45,7 +45,7 @@ CONFIG_FILE = "model.json"
 # /2: lesion-intensity head, hierarchical decision and lesion-based patient probabilities;
 # /1 models were saved with settings whose defaults have changed meaning: retrain them
 FORMAT = "livermets-multiphase/2"
-TrainProgress = Callable[[int, int, dict[str, float]], None]
+TrainProgress = StepProgress  # progress(iteration, iterations, record of its losses)
 
 
 @dataclass
@@ -59,21 +59,6 @@ class TrainResult:
     intensity: Intensity
     resumed_from: int
     seconds: float
-
-
-@contextlib.contextmanager
-def rich_progress(description: str, total: int) -> Iterator[Callable[..., None]]:
-    """A rich progress bar; yields a callback for the ``progress`` of load, train or predict."""
-    from rich.progress import Progress
-
-    with Progress(transient=True) as bar:
-        task = bar.add_task(description, total=total)
-
-        def update(done: int, total: int, record: dict[str, float] | None = None) -> None:
-            text = description if record is None else f"{description} loss {record['loss']:.3f}"
-            bar.update(task, completed=done, total=total, description=text)
-
-        yield update
 
 
 # ---------------------------------------------------------------- patches

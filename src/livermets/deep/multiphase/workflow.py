@@ -18,6 +18,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from livermets._atomic import write_table, write_text
+from livermets._progress import StepProgress
 from livermets.cohort import Manifest, load_manifest
 from livermets.deep.multiphase.config import MultiphaseSettings
 from livermets.deep.multiphase.data import MultiphaseCase, load_cases
@@ -230,7 +231,7 @@ def run_workflow(
     return result
 
 
-def log_progress(say: Log) -> Callable[[int, int, dict[str, float]], None]:
+def log_progress(say: Log) -> StepProgress:
     """A training progress callback that logs every tenth of the run."""
     def tick(iteration: int, total: int, record: dict[str, float]) -> None:
         if iteration == total or iteration % max(1, total // 10) == 0:
