@@ -4,7 +4,7 @@ selected features, SHAP summary, size subgroups, clinical models and nomogram.""
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -14,6 +14,9 @@ from livermets.errors import LivermetsError
 from livermets.report.document import Section, figure_png
 from livermets.stats.predictions import averaged
 from livermets.study.runner import StudyResult
+
+if TYPE_CHECKING:
+    from livermets.models.clinical import ClinicalLogit
 
 SYNTHETIC_NOTE = ("These results come from synthetic data with a known, planted signal; they "
                   "show that the pipeline works and say nothing about clinical accuracy.")
@@ -357,9 +360,11 @@ def clinical_section(section: Section, result: StudyResult) -> None:
                            "predictor's points, add them, and read the predicted probability.")
 
 
-def clinical_summary(logit: Any, name: str, classes: list[str] | None = None) -> list[str]:
+def clinical_summary(logit: ClinicalLogit | None, name: str,
+                     classes: list[str] | None = None) -> list[str]:
     """The selection rule that applied and the events per variable of a clinical logistic model,
-    in words (``classes``: the study's class names, which the model knows as codes 0, 1)."""
+    in words (``classes``: the study's class names, which the model knows as codes 0, 1; no
+    lines for None, a pipeline without one)."""
     lines = []
     if getattr(logit, "selection_rule_", None):
         lines.append(f"Variable selection of the {name} model: {logit.selection_rule_}.")
@@ -376,7 +381,7 @@ def clinical_summary(logit: Any, name: str, classes: list[str] | None = None) ->
     return lines
 
 
-def _or_cells(row: Any) -> tuple[str, str, str]:
+def _or_cells(row: pd.Series) -> tuple[str, str, str]:
     """OR (95% CI), p and a note for one row of an odds-ratio table."""
     separated = bool(row.get("separated", False))
     if separated and row.get("method", "ml") != "firth":
