@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
+from livermets._progress import PatientProgress
 from livermets.cohort.labels import KNOWN_LESION_CLASSES, read_lesion_labels
 from livermets.cohort.manifest import SPLIT_VALUES, Manifest, PatientRow
 from livermets.errors import GeometryMismatchError, LivermetsError
@@ -372,7 +373,7 @@ def _check_lesions(
 def validate_cohort(
     manifest: Manifest,
     settings: ValidationSettings | None = None,
-    progress: Callable[[str], None] | None = None,
+    progress: PatientProgress | None = None,
     rows: Iterable[PatientRow] | None = None,
 ) -> ValidationReport:
     """Run every check on every row and collect all problems."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +13,7 @@ import pandas as pd
 import SimpleITK as sitk
 
 from livermets._atomic import write_table
+from livermets._progress import PatientProgress
 from livermets.errors import InputFileError
 from livermets.io import read_dicom_series, write_image
 
@@ -167,7 +168,7 @@ def convert_ircadb(
     src: str | Path,
     out: str | Path,
     patients: Sequence[int] | None = None,
-    progress: Callable[[str], None] | None = None,
+    progress: PatientProgress | None = None,
     min_liver_overlap: float = 0.1,
 ) -> Path:
     """Convert the official 3D-IRCADb-01 layout; return the path of the written manifest."""

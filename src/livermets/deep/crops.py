@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from io import StringIO
 from pathlib import Path
@@ -14,6 +13,7 @@ import pandas as pd
 from scipy.ndimage import map_coordinates
 
 from livermets._atomic import atomic_path
+from livermets._progress import PatientProgress
 from livermets.cohort.manifest import Manifest, PatientRow
 from livermets.deep.config import CropSettings
 from livermets.errors import ConfigError, DataError
@@ -240,7 +240,7 @@ def crop_key(manifest: Manifest, lesions: pd.DataFrame, settings: CropSettings) 
 
 def build_crops(manifest: Manifest, lesions: pd.DataFrame, settings: CropSettings,
                 cache_dir: str | Path | None = None,
-                progress: Callable[[str], None] | None = None) -> CropSet:
+                progress: PatientProgress | None = None) -> CropSet:
     """Crops of every lesion in ``lesions`` (read from ``cache_dir`` when built before)."""
     if lesions.empty:
         raise DataError("the lesions table is empty: there is nothing to crop.")

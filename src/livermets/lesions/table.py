@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
+from livermets._progress import PatientProgress
 from livermets.cohort.labels import read_lesion_labels
 from livermets.cohort.manifest import Manifest, PatientRow
 from livermets.errors import ConfigError, DataError, ManifestError
@@ -204,7 +205,7 @@ def measure_patient(
 def build_lesion_tables(
     manifest: Manifest,
     settings: LesionSettings | None = None,
-    progress: Callable[[str], None] | None = None,
+    progress: PatientProgress | None = None,
     patients: Sequence[str] | None = None,
     on_patient: Callable[[PatientRow, PatientLesions], None] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:

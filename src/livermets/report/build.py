@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
+from livermets._progress import PatientProgress
 from livermets.cohort import load_manifest
 from livermets.lesions import LesionSettings, build_lesion_tables
 from livermets.report.cohort import add_cohort_sections
@@ -16,7 +16,7 @@ def cohort_report(
     out: str | Path,
     settings: LesionSettings | None = None,
     synthetic: bool = False,
-    progress: Callable[[str], None] | None = None,
+    progress: PatientProgress | None = None,
     title: str | None = None,
 ) -> Report:
     """Measure lesions and write ``out/report.html`` with the cohort sections and their tables."""

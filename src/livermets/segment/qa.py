@@ -19,6 +19,7 @@ import SimpleITK as sitk
 from scipy import stats as sps
 
 from livermets._atomic import write_table, write_text
+from livermets._progress import PatientProgress
 from livermets.cohort import Manifest, PatientRow, load_manifest
 from livermets.errors import ConfigError, DataError, ManifestError
 from livermets.io import read_mask
@@ -312,7 +313,7 @@ def run_qa(
     reference: Manifest,
     predicted: Manifest,
     settings: QASettings | None = None,
-    progress: Callable[[str], None] | None = None,
+    progress: PatientProgress | None = None,
 ) -> SegmentationQA:
     """Compare every reference patient's masks with its predicted masks."""
     settings = settings or QASettings()

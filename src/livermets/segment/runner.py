@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ import SimpleITK as sitk
 
 from livermets import __version__
 from livermets._atomic import write_table, write_text
+from livermets._progress import PatientProgress
 from livermets.cohort import Manifest, PatientRow
 from livermets.cohort.manifest import MASK_COLUMNS
 from livermets.errors import ConfigError, InputFileError, ManifestError
@@ -258,7 +258,7 @@ def run_segmentation(
     backend: Backend,
     out: str | Path,
     settings: RunSettings | None = None,
-    progress: Callable[[str], None] | None = None,
+    progress: PatientProgress | None = None,
 ) -> RunResult:
     """Segment every patient of a manifest with a backend into ``out`` (resumable)."""
     settings = settings or RunSettings()
