@@ -9,8 +9,8 @@ from typing import Any
 import typer
 
 from livermets._outputs import check_output_folder
-from livermets.cli._common import LivermetsGroup, console, err_console, print_json
-from livermets.cli._progress import patient_progress
+from livermets.cli._common import LivermetsGroup, console, print_json
+from livermets.cli._progress import patient_progress, step_progress
 from livermets.errors import ConfigError
 from livermets.lesions.measure import DEFAULT_SIZE_EDGES, SIZE_EDGES_OPTION
 
@@ -239,13 +239,10 @@ def train(
     )
     cohort = load_manifest(manifest)
     splits = tuple(s.strip() for s in split.split(",")) if split else None
-    from rich.progress import Progress
-
-    with Progress(console=err_console, transient=True) as bar:
-        task = bar.add_task("training", total=iterations)
+    with step_progress(iterations, "training") as update:
 
         def advance(iteration: int, loss: float) -> None:
-            bar.update(task, completed=iteration, description=f"training (loss {loss:.3f})")
+            update(iteration, iterations, {"loss": loss})
 
         model = train_segmenter(
             cohort, settings, splits=splits, resample_masks=resample_masks, progress=advance
