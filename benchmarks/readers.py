@@ -75,10 +75,12 @@ def _flood(url: str, user: str, n_flood: int, duration_s: float, codes, ready, g
     after ``go`` (odd ones: unknown users)."""
     import httpx
 
+    # the clients (each builds a TLS context: client CPU, not the server's) exist before the start
+    clients = [httpx.Client(base_url=url, timeout=300) for _ in range(n_flood)]
     stop_at = _like_a_remote_client(ready, go, duration_s)
 
     def one(k: int) -> None:
-        with httpx.Client(base_url=url, timeout=300) as c:
+        with clients[k] as c:
             j = 0
             while time.time() < stop_at:
                 codes.put(_login(c, f"nobody{k}-{j}" if k % 2 else user, "wrong-guess"))
