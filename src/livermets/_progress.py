@@ -7,9 +7,12 @@ Low level on purpose (it imports nothing of livermets), so that every stage may 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import Protocol
+from typing import Protocol, TypeVar
+
+C = TypeVar("C")
 
 PatientProgress = Callable[[str], None]
 """Called once per patient done, with its id: ``progress("P0001")``."""
@@ -26,3 +29,15 @@ class PatientBars(Protocol):
 
     def __call__(self, total: int, description: str
                  ) -> AbstractContextManager[PatientProgress]: ...
+
+
+def callback_or_none(progress: C | bool | None, where: str) -> C | None:
+    """``progress`` as a callback or ``None``; the old boolean flag (``progress=True`` drew a rich
+    bar inside the library) is still accepted, with a ``DeprecationWarning`` for ``True``."""
+    if isinstance(progress, bool):
+        if progress:
+            warnings.warn(f"{where}(progress=True) no longer draws a bar: pass a callback "
+                          "(the CLI's livermets.cli._progress builds one); running silently",
+                          DeprecationWarning, stacklevel=3)
+        return None
+    return progress

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from livermets._atomic import write_text
-from livermets._progress import PatientBars
+from livermets._progress import PatientBars, callback_or_none
 from livermets.cohort import load_manifest, validate_cohort
 from livermets.errors import DataError
 from livermets.lesions import LesionSettings, build_lesion_tables
@@ -49,6 +49,7 @@ def run_demo(
     ``progress(total, description)`` opens a progress display over the synthetic cohort's
     patients (the CLI's bar; None: silent), ``on_stage(name)`` is told each stage as it starts.
     """
+    progress = callback_or_none(progress, "run_demo")
     out = Path(out)
     timings: dict[str, float] = {}
 

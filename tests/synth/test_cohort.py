@@ -59,6 +59,11 @@ def test_resume_keeps_finished_patients(tmp_path: Path) -> None:
     assert image.stat().st_mtime_ns == mtime
     assert _digests(tmp_path) == before
 
+    old_flag = r"generate_cohort\(progress=True\) no longer draws a bar"
+    with pytest.warns(DeprecationWarning, match=old_flag):
+        generate_cohort(config, tmp_path, workers=1, progress=True)  # the old flag still runs
+    assert _digests(tmp_path) == before
+
 
 def test_manifest_contract(small_cohort: Path) -> None:
     """Manifest columns, relative paths that exist, centres, modality and clinical columns."""

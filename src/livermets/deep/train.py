@@ -19,7 +19,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold
 
-from livermets._progress import StepProgress
+from livermets._progress import StepProgress, callback_or_none
 from livermets.deep.aggregate import lesion_probabilities
 from livermets.deep.augment import augment_batch
 from livermets.deep.config import DeepModelSpec, TrainSettings
@@ -297,6 +297,7 @@ def train_lesion_model(crops: CropSet, y: np.ndarray, classes: list[Any], spec: 
     """
     import torch.distributed as dist
 
+    progress = callback_or_none(progress, "train_lesion_model")
     t = spec.train
     n_classes = len(classes)
     y = np.asarray(y, dtype=int)

@@ -13,7 +13,7 @@ import pandas as pd
 
 from livermets._atomic import remove_stale_temporaries
 from livermets._outputs import check_output_folder
-from livermets._progress import PatientProgress
+from livermets._progress import PatientProgress, callback_or_none
 from livermets.cohort.synthetic import write_synthetic_marker
 from livermets.errors import ConfigError
 from livermets.synth.config import SynthConfig, centre_of
@@ -74,6 +74,7 @@ def generate_cohort(config: SynthConfig, out: str | os.PathLike[str], workers: i
     With ``split`` the manifest gets a ``split`` column (``livermets.synth.splits``), drawn from
     the seed after the patients are made: the images do not depend on it.
     """
+    progress = callback_or_none(progress, "generate_cohort")
     root = check_output_folder(out)
     root.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(root)  # left by a run killed mid-write
