@@ -61,7 +61,7 @@ def test_demo_opens_the_callers_bar_for_the_synthetic_cohort_only(monkeypatch, t
             calls.append(("close",))
 
     class Stop(Exception):
-        pass
+        """Ends the demo after its synthetic cohort (the rest is test_demo_end_to_end's)."""
 
     def fake_generate(config, out, workers=None, progress=None):
         progress("P0001")
